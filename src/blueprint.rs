@@ -1,0 +1,148 @@
+//! The immutable compiled model of a deployment: types, fields and one [`Binding`] per bound
+//! field. Built once by `compile`, then only read by the schema builder and the resolvers.
+
+use std::sync::Arc;
+
+use async_graphql_parser::types::Type;
+use async_graphql_value::ConstValue;
+
+use crate::compile::template::{Placeholder, Template};
+use crate::config::{ConnectorConfig, Limits};
+
+#[derive(Debug)]
+pub struct Blueprint {
+    pub query_type: String,
+    pub mutation_type: Option<String>,
+    pub types: Vec<TypeDef>,
+    pub bindings: Vec<Arc<Binding>>,
+    pub connectors: Vec<ConnectorConfig>,
+    pub limits: Limits,
+    pub listen: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct TypeDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub kind: TypeDefKind,
+    /// False when `@access(tier: INTERNAL | RESTRICTED)` marks the whole type.
+    pub public: bool,
+}
+
+#[derive(Debug)]
+pub enum TypeDefKind {
+    Object {
+        fields: Vec<FieldDef>,
+        implements: Vec<String>,
+    },
+    Interface {
+        fields: Vec<FieldDef>,
+        implements: Vec<String>,
+        discriminator: String,
+    },
+    Union {
+        members: Vec<String>,
+        discriminator: String,
+    },
+    Enum {
+        values: Vec<EnumValueDef>,
+    },
+    InputObject {
+        fields: Vec<InputDef>,
+    },
+    Scalar {
+        specified_by: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+pub struct EnumValueDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub deprecation: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct FieldDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub deprecation: Option<String>,
+    pub ty: Type,
+    pub args: Vec<InputDef>,
+    pub plan: FieldPlan,
+    /// `@access(tier:)`: anything but PUBLIC is left out of the schema served to the public.
+    pub public: bool,
+    /// `@suppress(below: N)`: counts from 1 to N-1 are served as null to public callers.
+    pub suppress_below: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct InputDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub ty: Type,
+    pub default: Option<ConstValue>,
+}
+
+/// How a field gets its value.
+#[derive(Debug)]
+pub enum FieldPlan {
+    /// Read from the parent's source row: candidate keys (exact, then snake_case) or a path.
+    Property(Lookup),
+    /// A constant from `@const(value:)`.
+    Const(serde_json::Value),
+    /// A connector call: index into [`Blueprint::bindings`].
+    Bound(usize),
+    /// An object field with no binding under the root type: an empty namespace object.
+    Namespace,
+}
+
+#[derive(Debug)]
+pub enum Lookup {
+    /// Try each key in order on the parent row.
+    Keys(Vec<String>),
+    /// `@map(from: "a.b.0.c")`: a path into the parent row.
+    Path(Vec<String>),
+}
+
+/// One bound field: which connector, what call, how it batches.
+#[derive(Debug)]
+pub struct Binding {
+    pub id: usize,
+    /// "Type.field", used in logs, cache keys and invalidation.
+    pub name: String,
+    pub connector: usize,
+    pub operation: Operation,
+    pub batch: Option<Batch>,
+    /// A read can be shared between identical calls; a mutation's call never is.
+    pub shareable: bool,
+}
+
+#[derive(Debug)]
+pub enum Operation {
+    Sql { query: Template },
+    Http(HttpOperation),
+}
+
+#[derive(Debug)]
+pub struct HttpOperation {
+    pub method: reqwest::Method,
+    pub path: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<Template>,
+    /// `select: "result.records"` as path segments.
+    pub select: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Batch {
+    /// Column or JSON field of the result rows matched against the parent's value.
+    pub key: String,
+    /// The `{{parent.X}}` that receives every distinct parent value.
+    pub parent: Placeholder,
+    /// HTTP: join the values into one query parameter with this separator instead of repeating it.
+    pub separator: Option<String>,
+    /// Largest number of keys in one upstream call; larger levels are split.
+    pub max_size: usize,
+}

@@ -1,0 +1,460 @@
+//! Startup only: `schema.graphql` + `connectors/*.toml` + `simpul.toml` -> [`Blueprint`],
+//! collecting every problem as a [`Diagnostic`] instead of stopping at the first.
+
+pub mod directives;
+mod fields;
+pub mod template;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use async_graphql_parser::types::{
+    BaseType, ServiceDocument, Type, TypeKind, TypeSystemDefinition,
+};
+use async_graphql_parser::{Positioned, parse_schema};
+
+use crate::blueprint::{Blueprint, EnumValueDef, InputDef, TypeDef, TypeDefKind};
+use crate::config::{self, ConnectorConfig, env::EnvLookup};
+use crate::diagnostic::{Diagnostic, sorted};
+use directives::Args;
+
+pub const SCHEMA_FILE: &str = "schema.graphql";
+const BUILTIN_SCALARS: &[&str] = &["Int", "Float", "String", "Boolean", "ID"];
+
+/// Compiles the deployment in `dir` with the process environment.
+pub fn compile_dir(dir: &Path) -> Result<Blueprint, Vec<Diagnostic>> {
+    compile_dir_with_env(dir, &config::env::process_env)
+}
+
+pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec<Diagnostic>> {
+    let mut diags = Vec::new();
+    let gateway = config::load_gateway(dir, &mut diags);
+    let connectors = config::load_connectors(dir, env, &mut diags);
+    let sdl = match std::fs::read_to_string(dir.join(SCHEMA_FILE)) {
+        Ok(s) => s,
+        Err(e) => {
+            diags.push(
+                Diagnostic::new(SCHEMA_FILE, 1, 1, format!("cannot read {SCHEMA_FILE}: {e}"))
+                    .hint("a deployment directory holds schema.graphql and connectors/*.toml"),
+            );
+            return Err(sorted(diags));
+        }
+    };
+    let blueprint =
+        compile_schema(&sdl, connectors, &mut diags).map(|(q, m, types, bindings, connectors)| {
+            Blueprint {
+                query_type: q,
+                mutation_type: m,
+                types,
+                bindings,
+                connectors,
+                limits: gateway.limits,
+                listen: gateway.listen,
+            }
+        });
+    match blueprint {
+        Some(bp) if diags.is_empty() => Ok(bp),
+        _ => Err(sorted(diags)),
+    }
+}
+
+type Compiled = (
+    String,
+    Option<String>,
+    Vec<TypeDef>,
+    Vec<std::sync::Arc<crate::blueprint::Binding>>,
+    Vec<ConnectorConfig>,
+);
+
+fn compile_schema(
+    sdl: &str,
+    connectors: Vec<ConnectorConfig>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Compiled> {
+    let doc: ServiceDocument = match parse_schema(sdl) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let pos = e.positions().next();
+            let (l, c) = pos.map_or((1, 1), |p| (p.line, p.column));
+            diags.push(Diagnostic::new(
+                SCHEMA_FILE,
+                l,
+                c,
+                format!("syntax error: {e}"),
+            ));
+            return None;
+        }
+    };
+
+    // Merge `extend type` into the base definition, keep source order of first appearance.
+    let mut order: Vec<String> = Vec::new();
+    let mut defs: HashMap<String, Positioned<async_graphql_parser::types::TypeDefinition>> =
+        HashMap::new();
+    let mut roots: (
+        Option<String>,
+        Option<String>,
+        Option<Positioned<async_graphql_value::Name>>,
+    ) = (None, None, None);
+    for def in doc.definitions {
+        match def {
+            TypeSystemDefinition::Schema(s) => {
+                if let Some(q) = &s.node.query {
+                    roots.0 = Some(q.node.to_string());
+                }
+                if let Some(m) = &s.node.mutation {
+                    roots.1 = Some(m.node.to_string());
+                }
+                if s.node.subscription.is_some() {
+                    roots.2 = s.node.subscription.clone();
+                }
+            }
+            TypeSystemDefinition::Directive(_) => {}
+            TypeSystemDefinition::Type(t) => {
+                let name = t.node.name.node.to_string();
+                match defs.get_mut(&name) {
+                    Some(base) => merge_extension(base, t, diags),
+                    None => {
+                        order.push(name.clone());
+                        defs.insert(name, t);
+                    }
+                }
+            }
+        }
+    }
+    let query_type = roots.0.unwrap_or_else(|| "Query".to_string());
+    let mutation_type = roots.1.or_else(|| {
+        defs.contains_key("Mutation")
+            .then(|| "Mutation".to_string())
+    });
+    if let Some(sub) = roots.2 {
+        diags.push(Diagnostic::new(
+            SCHEMA_FILE,
+            sub.pos.line,
+            sub.pos.column,
+            "subscriptions are not supported by this version",
+        ));
+    } else if let Some(t) = defs.get("Subscription") {
+        diags.push(Diagnostic::new(
+            SCHEMA_FILE,
+            t.pos.line,
+            t.pos.column,
+            "subscriptions are not supported by this version",
+        ));
+    }
+    if !defs.contains_key(&query_type) {
+        diags.push(
+            Diagnostic::new(
+                SCHEMA_FILE,
+                1,
+                1,
+                format!("the schema has no {query_type} type"),
+            )
+            .hint("define type Query { ... } with at least one bound field"),
+        );
+        return None;
+    }
+
+    let kinds: HashMap<String, NamedKind> = defs
+        .iter()
+        .map(|(n, d)| (n.clone(), NamedKind::of(&d.node.kind)))
+        .chain(
+            BUILTIN_SCALARS
+                .iter()
+                .map(|s| (s.to_string(), NamedKind::Scalar)),
+        )
+        .collect();
+    let connector_index: HashMap<&str, usize> = connectors
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+
+    let mut cx = fields::Cx {
+        connectors: &connectors,
+        connector_index,
+        kinds: &kinds,
+        query_type: &query_type,
+        mutation_type: mutation_type.as_deref(),
+        bindings: Vec::new(),
+        diags: Vec::new(),
+    };
+    let mut types = Vec::new();
+    for name in &order {
+        let Some(def) = defs.remove(name) else {
+            continue;
+        };
+        if let Some(t) = compile_type(def, &mut cx) {
+            types.push(t);
+        }
+    }
+    diags.append(&mut cx.diags);
+    let bindings = std::mem::take(&mut cx.bindings);
+    check_interfaces(&types, diags, &kinds);
+    Some((query_type, mutation_type, types, bindings, connectors))
+}
+
+/// What a named type is, for checks that need to know before its definition is compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamedKind {
+    Scalar,
+    Object,
+    Interface,
+    Union,
+    Enum,
+    InputObject,
+}
+
+impl NamedKind {
+    fn of(kind: &TypeKind) -> Self {
+        match kind {
+            TypeKind::Scalar => NamedKind::Scalar,
+            TypeKind::Object(_) => NamedKind::Object,
+            TypeKind::Interface(_) => NamedKind::Interface,
+            TypeKind::Union(_) => NamedKind::Union,
+            TypeKind::Enum(_) => NamedKind::Enum,
+            TypeKind::InputObject(_) => NamedKind::InputObject,
+        }
+    }
+
+    pub fn is_output_composite(self) -> bool {
+        matches!(
+            self,
+            NamedKind::Object | NamedKind::Interface | NamedKind::Union
+        )
+    }
+}
+
+/// The innermost named type of `[[T!]]!`.
+pub fn named(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::Named(n) => n.as_str(),
+        BaseType::List(inner) => named(inner),
+    }
+}
+
+fn merge_extension(
+    base: &mut Positioned<async_graphql_parser::types::TypeDefinition>,
+    ext: Positioned<async_graphql_parser::types::TypeDefinition>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let pos = ext.pos;
+    let ext = ext.node;
+    base.node.directives.extend(ext.directives);
+    match (&mut base.node.kind, ext.kind) {
+        (TypeKind::Object(b), TypeKind::Object(e)) => {
+            b.fields.extend(e.fields);
+            b.implements.extend(e.implements);
+        }
+        (TypeKind::Interface(b), TypeKind::Interface(e)) => {
+            b.fields.extend(e.fields);
+            b.implements.extend(e.implements);
+        }
+        (TypeKind::Union(b), TypeKind::Union(e)) => b.members.extend(e.members),
+        (TypeKind::Enum(b), TypeKind::Enum(e)) => b.values.extend(e.values),
+        (TypeKind::InputObject(b), TypeKind::InputObject(e)) => b.fields.extend(e.fields),
+        (TypeKind::Scalar, TypeKind::Scalar) => {}
+        _ => diags.push(Diagnostic::new(
+            SCHEMA_FILE,
+            pos.line,
+            pos.column,
+            format!(
+                "type {} is defined twice with different kinds",
+                base.node.name.node
+            ),
+        )),
+    }
+}
+
+fn compile_type(
+    def: Positioned<async_graphql_parser::types::TypeDefinition>,
+    cx: &mut fields::Cx,
+) -> Option<TypeDef> {
+    let def = def.node;
+    let name = def.name.node.to_string();
+    let description = def.description.map(|d| d.node);
+    let public = fields::access_tier(&def.directives).is_none_or(|t| t == "PUBLIC");
+    let mut discriminator = "__typename".to_string();
+    let mut specified_by = None;
+    for d in &def.directives {
+        let args = Args {
+            file: SCHEMA_FILE,
+            directive: d,
+        };
+        match args.name() {
+            "discriminator" if matches!(def.kind, TypeKind::Interface(_) | TypeKind::Union(_)) => {
+                args.check_names(&["field"], &mut cx.diags);
+                if let Some((f, _)) = args.string("field", true, &mut cx.diags) {
+                    discriminator = f;
+                }
+            }
+            "specifiedBy" => specified_by = args.string("url", true, &mut cx.diags).map(|(u, _)| u),
+            "cache" | "access" if matches!(def.kind, TypeKind::Object(_)) => {
+                fields::check_type_directive(&args, &mut cx.diags);
+            }
+            "deprecated" | "oneOf" => {}
+            other => {
+                let known = directives::KNOWN.contains(&other);
+                let mut diag = args.diag(if known {
+                    format!("@{other} cannot be used on type {name}")
+                } else {
+                    format!("unknown directive @{other}")
+                });
+                diag = diag.hint(if known {
+                    "binding directives (@sql, @http, @map, @const) go on field definitions; @discriminator on interfaces and unions; @cache and @access on object types"
+                } else {
+                    "Simpul knows @sql, @http, @map, @const, @cache, @access, @suppress and @discriminator"
+                });
+                cx.diags.push(diag);
+            }
+        }
+    }
+    let kind = match def.kind {
+        TypeKind::Scalar => TypeDefKind::Scalar { specified_by },
+        TypeKind::Object(o) => {
+            let fields = o
+                .fields
+                .into_iter()
+                .filter_map(|f| cx.object_field(&name, f))
+                .collect();
+            TypeDefKind::Object {
+                fields,
+                implements: o
+                    .implements
+                    .into_iter()
+                    .map(|n| n.node.to_string())
+                    .collect(),
+            }
+        }
+        TypeKind::Interface(i) => {
+            let fields = i
+                .fields
+                .into_iter()
+                .filter_map(|f| cx.interface_field(&name, f))
+                .collect();
+            TypeDefKind::Interface {
+                fields,
+                implements: i
+                    .implements
+                    .into_iter()
+                    .map(|n| n.node.to_string())
+                    .collect(),
+                discriminator,
+            }
+        }
+        TypeKind::Union(u) => {
+            for m in &u.members {
+                if cx.kinds.get(m.node.as_str()) != Some(&NamedKind::Object) {
+                    cx.diags.push(Diagnostic::new(
+                        SCHEMA_FILE,
+                        m.pos.line,
+                        m.pos.column,
+                        format!("union {name} member {} is not an object type", m.node),
+                    ));
+                }
+            }
+            TypeDefKind::Union {
+                members: u.members.into_iter().map(|n| n.node.to_string()).collect(),
+                discriminator,
+            }
+        }
+        TypeKind::Enum(e) => TypeDefKind::Enum {
+            values: e
+                .values
+                .into_iter()
+                .map(|v| {
+                    let deprecation = fields::deprecation(&v.node.directives);
+                    EnumValueDef {
+                        name: v.node.value.node.to_string(),
+                        description: v.node.description.map(|d| d.node),
+                        deprecation,
+                    }
+                })
+                .collect(),
+        },
+        TypeKind::InputObject(i) => TypeDefKind::InputObject {
+            fields: i
+                .fields
+                .into_iter()
+                .map(|f| cx.input_value(&name, f))
+                .collect(),
+        },
+    };
+    Some(TypeDef {
+        name,
+        description,
+        kind,
+        public,
+    })
+}
+
+/// Every object claiming an interface has its fields; unknown interfaces are reported.
+fn check_interfaces(
+    types: &[TypeDef],
+    diags: &mut Vec<Diagnostic>,
+    kinds: &HashMap<String, NamedKind>,
+) {
+    let interfaces: BTreeMap<&str, HashSet<&str>> = types
+        .iter()
+        .filter_map(|t| match &t.kind {
+            TypeDefKind::Interface { fields, .. } => Some((
+                t.name.as_str(),
+                fields.iter().map(|f| f.name.as_str()).collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    for t in types {
+        let (TypeDefKind::Object { fields, implements }
+        | TypeDefKind::Interface {
+            fields, implements, ..
+        }) = &t.kind
+        else {
+            continue;
+        };
+        for iface in implements {
+            if kinds.get(iface) != Some(&NamedKind::Interface) {
+                diags.push(Diagnostic::new(
+                    SCHEMA_FILE,
+                    1,
+                    1,
+                    format!(
+                        "type {} implements {iface}, which is not an interface",
+                        t.name
+                    ),
+                ));
+                continue;
+            }
+            let have: HashSet<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            for missing in interfaces
+                .get(iface.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|f| !have.contains(*f))
+            {
+                diags.push(Diagnostic::new(
+                    SCHEMA_FILE,
+                    1,
+                    1,
+                    format!(
+                        "type {} implements {iface} but has no field {missing}",
+                        t.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+pub(crate) fn input_def(
+    name: String,
+    description: Option<String>,
+    ty: Type,
+    default: Option<async_graphql_value::ConstValue>,
+) -> InputDef {
+    InputDef {
+        name,
+        description,
+        ty,
+        default,
+    }
+}

@@ -1,0 +1,389 @@
+//! Serde models of `simpul.toml` and `connectors/*.toml`, and their loading.
+//!
+//! Loading never stops at the first problem: every file is read and every problem becomes a
+//! [`Diagnostic`] with its place. Unknown keys are errors (`deny_unknown_fields`), so a typo
+//! cannot silently turn a setting off.
+
+pub mod duration;
+pub mod env;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::diagnostic::{Diagnostic, line_col};
+use env::EnvLookup;
+
+/// `simpul.toml`: gateway settings, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayFile {
+    /// Address to listen on when neither `--listen` nor `SIMPUL_LISTEN` is given.
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// Request limits: a public endpoint must bound what one request can cost.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsFile {
+    /// Deepest selection nesting accepted.
+    pub max_depth: usize,
+    /// Most fields (counting each selection once) accepted in one operation.
+    pub max_complexity: usize,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest a whole request may run.
+    pub request_timeout: String,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        LimitsFile {
+            max_depth: 16,
+            max_complexity: 2000,
+            max_body_bytes: 1 << 20,
+            request_timeout: "30s".into(),
+        }
+    }
+}
+
+/// One `connectors/NAME.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorFile {
+    /// Human title shown in `extensions.sources` and `Query.sources`.
+    pub title: Option<String>,
+    /// Owning OPD slug, e.g. "dinsos".
+    pub opd: Option<String>,
+    /// Longest one upstream call may take (default 5s).
+    pub timeout: Option<String>,
+    /// Most upstream calls in flight at once (default 32).
+    pub max_concurrency: Option<usize>,
+    pub postgres: Option<ServerDbFile>,
+    pub mysql: Option<ServerDbFile>,
+    pub sqlite: Option<SqliteFile>,
+    pub http: Option<HttpFile>,
+    pub file: Option<FileSourceFile>,
+    pub graphql: Option<toml::Value>,
+    pub cache: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerDbFile {
+    pub url: String,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteFile {
+    /// Database file, relative to the deployment directory.
+    pub path: String,
+    /// SQL script that creates the database when the file is missing or older than the seed.
+    pub seed: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// `http(s)://host[:port][/prefix]`, or `file:DIR` to answer from JSON snapshots.
+    pub base_url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Response decoder: "json" (default) or "bps-webapi".
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceFile {
+    /// A CSV, XLSX or JSON file, or a directory of them.
+    pub path: String,
+}
+
+/// The kind of a connector with its settings, env references expanded.
+#[derive(Clone, Debug)]
+pub enum ConnectorKind {
+    Postgres {
+        url: String,
+        max_connections: u32,
+    },
+    Mysql {
+        url: String,
+        max_connections: u32,
+    },
+    Sqlite {
+        path: String,
+        seed: Option<String>,
+        max_connections: u32,
+    },
+    Http {
+        base_url: String,
+        headers: Vec<(String, String)>,
+        format: HttpFormat,
+    },
+    File {
+        path: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpFormat {
+    Json,
+    BpsWebApi,
+}
+
+impl ConnectorKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectorKind::Postgres { .. } => "postgres",
+            ConnectorKind::Mysql { .. } => "mysql",
+            ConnectorKind::Sqlite { .. } => "sqlite",
+            ConnectorKind::Http { .. } => "http",
+            ConnectorKind::File { .. } => "file",
+        }
+    }
+
+    pub fn is_sql(&self) -> bool {
+        !matches!(self, ConnectorKind::Http { .. })
+    }
+}
+
+/// A loaded, validated connector definition.
+#[derive(Clone, Debug)]
+pub struct ConnectorConfig {
+    pub name: String,
+    /// `connectors/NAME.toml`
+    pub file: String,
+    pub title: String,
+    pub opd: String,
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    pub kind: ConnectorKind,
+}
+
+#[derive(Debug)]
+pub struct GatewayConfig {
+    pub listen: Option<String>,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// Reads `simpul.toml` (optional) from `dir`.
+pub fn load_gateway(dir: &Path, diags: &mut Vec<Diagnostic>) -> GatewayConfig {
+    let file = "simpul.toml";
+    let parsed: GatewayFile = match std::fs::read_to_string(dir.join(file)) {
+        Ok(text) => {
+            diags.extend(env::check_file(file, &text, &env::process_env));
+            parse_toml(file, &text, diags).unwrap_or_default()
+        }
+        Err(_) => GatewayFile::default(),
+    };
+    let timeout = duration::parse(&parsed.limits.request_timeout).unwrap_or_else(|e| {
+        diags.push(Diagnostic::new(
+            file,
+            1,
+            1,
+            format!("limits.request_timeout: {e}"),
+        ));
+        Duration::from_secs(30)
+    });
+    GatewayConfig {
+        listen: parsed.listen,
+        limits: Limits {
+            max_depth: parsed.limits.max_depth,
+            max_complexity: parsed.limits.max_complexity,
+            max_body_bytes: parsed.limits.max_body_bytes,
+            request_timeout: timeout,
+        },
+    }
+}
+
+/// Reads every `connectors/*.toml` in `dir`, sorted by name.
+pub fn load_connectors(
+    dir: &Path,
+    env: EnvLookup,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<ConnectorConfig> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir.join("connectors"))
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let Some(name) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let file = format!("connectors/{name}.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::new(&file, 1, 1, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if let Some(c) = load_connector(&name, &file, &text, env, diags) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Parses one connector file's text.
+pub fn load_connector(
+    name: &str,
+    file: &str,
+    text: &str,
+    env: EnvLookup,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ConnectorConfig> {
+    let before = diags.len();
+    diags.extend(env::check_file(file, text, env));
+    let raw: ConnectorFile = parse_toml(file, text, diags)?;
+    let expand = |s: &str| env::expand(s, env).unwrap_or_default();
+    let at_table = |table: &str| {
+        let offset = text.find(&format!("[{table}]")).unwrap_or(0);
+        line_col(text, offset)
+    };
+    let mut kinds = Vec::new();
+    if let Some(pg) = &raw.postgres {
+        kinds.push(ConnectorKind::Postgres {
+            url: expand(&pg.url),
+            max_connections: pg.max_connections.unwrap_or(8),
+        });
+    }
+    if let Some(my) = &raw.mysql {
+        kinds.push(ConnectorKind::Mysql {
+            url: expand(&my.url),
+            max_connections: my.max_connections.unwrap_or(8),
+        });
+    }
+    if let Some(lite) = &raw.sqlite {
+        kinds.push(ConnectorKind::Sqlite {
+            path: expand(&lite.path),
+            seed: lite.seed.as_deref().map(expand),
+            max_connections: lite.max_connections.unwrap_or(4),
+        });
+    }
+    if let Some(http) = &raw.http {
+        let format = match http.format.as_deref() {
+            None | Some("json") => HttpFormat::Json,
+            Some("bps-webapi") => HttpFormat::BpsWebApi,
+            Some(other) => {
+                let (l, c) = at_table("http");
+                diags.push(
+                    Diagnostic::new(file, l, c, format!("unknown http format '{other}'"))
+                        .hint("use format = \"json\" or format = \"bps-webapi\""),
+                );
+                HttpFormat::Json
+            }
+        };
+        kinds.push(ConnectorKind::Http {
+            base_url: expand(&http.base_url),
+            headers: http
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v)))
+                .collect(),
+            format,
+        });
+    }
+    if let Some(f) = &raw.file {
+        kinds.push(ConnectorKind::File {
+            path: expand(&f.path),
+        });
+    }
+    if raw.graphql.is_some() {
+        let (l, c) = at_table("graphql");
+        diags.push(
+            Diagnostic::new(
+                file,
+                l,
+                c,
+                "connector kind [graphql] is not supported by this version",
+            )
+            .hint("use [http] with method: \"POST\" and a body for now"),
+        );
+    }
+    if raw.cache.is_some() {
+        let (l, c) = at_table("cache");
+        diags.push(
+            Diagnostic::new(file, l, c, "[cache] is not supported by this version")
+                .hint("remove the [cache] table"),
+        );
+    }
+    let timeout = match raw.timeout.as_deref().map(duration::parse) {
+        None => Duration::from_secs(5),
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            let (l, c) = line_col(text, text.find("timeout").unwrap_or(0));
+            diags.push(Diagnostic::new(file, l, c, format!("timeout: {e}")));
+            Duration::from_secs(5)
+        }
+    };
+    if kinds.len() != 1 && raw.graphql.is_none() {
+        diags.push(
+            Diagnostic::new(
+                file,
+                1,
+                1,
+                format!(
+                    "a connector file holds exactly one kind table, found {}",
+                    kinds.len()
+                ),
+            )
+            .hint("add one of [postgres] [mysql] [sqlite] [http] [file]"),
+        );
+    }
+    if diags.len() > before || kinds.len() != 1 {
+        return None;
+    }
+    Some(ConnectorConfig {
+        name: name.to_string(),
+        file: file.to_string(),
+        title: raw.title.unwrap_or_else(|| name.to_string()),
+        opd: raw.opd.unwrap_or_default(),
+        timeout,
+        max_concurrency: raw.max_concurrency.unwrap_or(32).max(1),
+        kind: kinds.pop()?,
+    })
+}
+
+/// Deserializes TOML, turning a parse error into a positioned diagnostic.
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    match toml::from_str(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            diags.push(Diagnostic::new(
+                file,
+                line,
+                col,
+                e.message().trim().to_string(),
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! HTTP connector: JSON APIs of OPDs (and `file:` snapshots of them for offline demos).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+use crate::config::HttpFormat;
+use crate::error::{ErrorCode, SourceError};
+
+/// Characters left as they are in a path segment or query value: RFC 3986 unreserved.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Encodes a request value for a URL path segment or query value: `/`, `?`, `#`, `%`, `&`
+/// and everything else outside the unreserved set are escaped, so a value can never add a
+/// segment or a parameter.
+pub fn encode(value: &str, out: &mut String) {
+    out.extend(utf8_percent_encode(value, UNRESERVED));
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpCall {
+    pub method: reqwest::Method,
+    /// Path and query, already encoded, relative to the base URL.
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub select: Arc<[String]>,
+}
+
+impl HttpCall {
+    pub fn key(&self) -> String {
+        format!(
+            "{} {}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
+            self.method,
+            self.target,
+            self.headers,
+            self.body,
+            self.select.join(".")
+        )
+    }
+}
+
+enum Base {
+    Url(String),
+    Snapshots(PathBuf),
+}
+
+pub struct HttpSource {
+    client: reqwest::Client,
+    base: Base,
+    headers: Vec<(String, String)>,
+    format: HttpFormat,
+}
+
+impl HttpSource {
+    pub fn new(
+        base_url: &str,
+        headers: &[(String, String)],
+        format: HttpFormat,
+        timeout: Duration,
+        dir: &Path,
+    ) -> Result<HttpSource, String> {
+        let base = match base_url.strip_prefix("file:") {
+            Some(path) => Base::Snapshots(dir.join(path)),
+            None => {
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    return Err(format!(
+                        "base_url '{base_url}' must start with http://, https:// or file:"
+                    ));
+                }
+                Base::Url(base_url.trim_end_matches('/').to_string())
+            }
+        };
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        Ok(HttpSource {
+            client,
+            base,
+            headers: headers.to_vec(),
+            format,
+        })
+    }
+
+    pub async fn call(&self, name: &Arc<str>, call: HttpCall) -> Result<Vec<Value>, SourceError> {
+        let body = match &self.base {
+            Base::Url(base) => self.send(name, base, &call).await?,
+            Base::Snapshots(dir) => snapshot(name, dir, &call.target).await?,
+        };
+        let Some(body) = body else {
+            return Ok(Vec::new());
+        };
+        let value: Value = serde_json::from_slice(&body).map_err(|e| {
+            SourceError::new(
+                ErrorCode::SourceBadResponse,
+                name,
+                format!("invalid JSON: {e}"),
+            )
+        })?;
+        let value = match self.format {
+            HttpFormat::Json => value,
+            HttpFormat::BpsWebApi => super::bps::decode(&value)
+                .map_err(|e| SourceError::new(ErrorCode::SourceBadResponse, name, e))?,
+        };
+        let selected = select(value, &call.select).ok_or_else(|| {
+            SourceError::new(
+                ErrorCode::SourceBadResponse,
+                name,
+                format!(
+                    "select path '{}' not found in response",
+                    call.select.join(".")
+                ),
+            )
+        })?;
+        Ok(match selected {
+            Value::Array(items) => items,
+            Value::Null => Vec::new(),
+            other => vec![other],
+        })
+    }
+
+    /// `Ok(None)` for 404: a lookup that found nothing is an empty answer, not a failure.
+    async fn send(
+        &self,
+        name: &Arc<str>,
+        base: &str,
+        call: &HttpCall,
+    ) -> Result<Option<bytes::Bytes>, SourceError> {
+        let mut req = self
+            .client
+            .request(call.method.clone(), format!("{base}{}", call.target))
+            .header("accept", "application/json");
+        for (k, v) in self.headers.iter().chain(&call.headers) {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some(body) = &call.body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.clone());
+        }
+        let resp = req.send().await.map_err(|e| {
+            let code = if e.is_timeout() {
+                ErrorCode::SourceTimeout
+            } else if e.is_builder() {
+                ErrorCode::SourceError
+            } else {
+                ErrorCode::SourceUnavailable
+            };
+            SourceError::new(code, name, e)
+        })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let code = match status.as_u16() {
+                502 | 503 => ErrorCode::SourceUnavailable,
+                504 => ErrorCode::SourceTimeout,
+                _ => ErrorCode::SourceError,
+            };
+            return Err(SourceError::new(
+                code,
+                name,
+                format!("HTTP {status} for {} {}", call.method, call.target),
+            ));
+        }
+        resp.bytes().await.map(Some).map_err(|e| {
+            let code = if e.is_timeout() {
+                ErrorCode::SourceTimeout
+            } else {
+                ErrorCode::SourceBadResponse
+            };
+            SourceError::new(code, name, e)
+        })
+    }
+}
+
+/// Answers a call from `DIR/<path>.json`; the query string is ignored.
+async fn snapshot(
+    name: &Arc<str>,
+    dir: &Path,
+    target: &str,
+) -> Result<Option<bytes::Bytes>, SourceError> {
+    let path = target.split('?').next().unwrap_or("").trim_matches('/');
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    if decoded
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.contains('\\'))
+    {
+        return Err(SourceError::new(
+            ErrorCode::SourceError,
+            name,
+            format!("refused snapshot path {target}"),
+        ));
+    }
+    let file = dir.join(format!("{decoded}.json"));
+    match tokio::fs::read(&file).await {
+        Ok(bytes) => Ok(Some(bytes.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(SourceError::new(
+            ErrorCode::SourceUnavailable,
+            name,
+            format!("{}: {e}", file.display()),
+        )),
+    }
+}
+
+/// Follows `path` (object keys or array indexes) into `value`.
+pub fn select(mut value: Value, path: &[String]) -> Option<Value> {
+    for seg in path {
+        value = match value {
+            Value::Object(mut m) => m.remove(seg)?,
+            Value::Array(mut a) => {
+                let i: usize = seg.parse().ok()?;
+                if i < a.len() {
+                    a.swap_remove(i)
+                } else {
+                    return None;
+                }
+            }
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_traversal_and_separators() {
+        let mut s = String::new();
+        encode("../admin?x=1&y=2#f", &mut s);
+        assert_eq!(s, "..%2Fadmin%3Fx%3D1%26y%3D2%23f");
+        let mut s = String::new();
+        encode("%27; DROP", &mut s);
+        assert_eq!(s, "%2527%3B%20DROP");
+    }
+
+    #[test]
+    fn selects_nested_paths() {
+        let v = serde_json::json!({"result": {"records": [{"a": 1}, {"a": 2}]}});
+        assert_eq!(
+            select(v.clone(), &["result".into(), "records".into(), "1".into()]),
+            Some(serde_json::json!({"a": 2}))
+        );
+        assert_eq!(select(v, &["nope".into()]), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! Simpul: one live, cached GraphQL API over the databases, APIs and spreadsheets of a
+//! regional government's agencies.
+//!
+//! Startup compiles a deployment directory (`schema.graphql`, `connectors/*.toml`,
+//! `simpul.toml`) into a [`blueprint::Blueprint`]; the server then only reads it.
+
+pub mod blueprint;
+pub mod check;
+pub mod compile;
+pub mod config;
+pub mod connectors;
+pub mod diagnostic;
+pub mod error;
+pub mod resolve;
+pub mod schema;
+pub mod server;
+
+/// Installs the process-wide TLS crypto provider (ring). reqwest is built without one and
+/// panics on first use if none is installed, so every entry point calls this first.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

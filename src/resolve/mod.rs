@@ -1,0 +1,271 @@
+//! Per bound field: batch -> connector -> mapping rows to fields.
+//!
+//! The resolvers here are what the dynamic schema calls. Property reads are synchronous
+//! (`FieldFuture::Value`, no boxed future); only bound fields go async.
+
+pub mod node;
+pub mod render;
+pub mod request;
+pub mod value;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_graphql::dynamic::{FieldValue, ResolverContext};
+use futures::FutureExt;
+use serde_json::Value;
+
+use crate::blueprint::{Binding, Blueprint, Operation};
+use crate::connectors::Source;
+use crate::error::{ErrorCode, SourceError, graphql_error};
+use node::{Group, GroupRows, Node, get_path, key_string};
+use render::{BatchValues, Values};
+use request::{BatchIndex, CacheState, GroupResult, RequestState};
+use value::Out;
+
+/// The running model: the blueprint and a live connector per `blueprint.connectors` entry.
+pub struct Engine {
+    pub blueprint: Arc<Blueprint>,
+    pub sources: Vec<Arc<Source>>,
+    /// Per binding: its `select` path, shared by every call.
+    selects: Vec<Arc<[String]>>,
+}
+
+impl Engine {
+    pub fn new(blueprint: Arc<Blueprint>, sources: Vec<Arc<Source>>) -> Engine {
+        let selects = blueprint
+            .bindings
+            .iter()
+            .map(|b| match &b.operation {
+                Operation::Http(h) => h.select.clone().into(),
+                Operation::Sql { .. } => Vec::new().into(),
+            })
+            .collect();
+        Engine {
+            blueprint,
+            sources,
+            selects,
+        }
+    }
+}
+
+fn args_json(ctx: &ResolverContext) -> Value {
+    let mut map = serde_json::Map::new();
+    for (name, value) in ctx.args.iter() {
+        map.insert(
+            name.to_string(),
+            value.as_value().clone().into_json().unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(map)
+}
+
+/// Resolves a bound field for the parent in `ctx`.
+pub async fn bound(
+    engine: &Engine,
+    binding: &Binding,
+    out: &Out,
+    ctx: &ResolverContext<'_>,
+) -> async_graphql::Result<Option<FieldValue<'static>>> {
+    let state = ctx
+        .data::<Arc<RequestState>>()
+        .map_err(|_| graphql_error(ErrorCode::Internal, "request state missing"))?;
+    let parent = ctx.parent_value.try_downcast_ref::<Node>().ok();
+    let args = args_json(ctx);
+    match (&binding.batch, parent) {
+        (Some(batch), Some(parent)) => {
+            let index = batched(engine, binding, state, &args, parent)
+                .await
+                .map_err(|e| e.to_graphql())?;
+            let key = get_path(parent.row(), &batch.parent.path).and_then(key_string);
+            let empty = Vec::new();
+            let rows = key
+                .as_ref()
+                .and_then(|k| index.by_key.get(k))
+                .unwrap_or(&empty);
+            Ok(value::from_rows(out, &index.group, rows))
+        }
+        _ => {
+            let values = Values {
+                args: &args,
+                parent: parent.map(Node::row),
+                auth: &state.auth,
+            };
+            let group = single(engine, binding, state, &values)
+                .await
+                .map_err(|e| e.to_graphql())?;
+            let all: Vec<usize> = (0..group.rows().len()).collect();
+            Ok(value::from_rows(out, &group, &all))
+        }
+    }
+}
+
+fn render(
+    engine: &Engine,
+    binding: &Binding,
+    values: &Values,
+    batch: Option<&BatchValues>,
+) -> Result<crate::connectors::Call, SourceError> {
+    let source = &engine.sources[binding.connector];
+    match &binding.operation {
+        Operation::Sql { query } => Ok(render::sql(query, source.dialect(), values, batch)),
+        Operation::Http(op) => render::http(op, &engine.selects[binding.id], values, batch)
+            .map_err(|e| SourceError::new(ErrorCode::BadRequest, &source.name, e)),
+    }
+}
+
+/// One call for one parent, made once per request however many times it is asked for.
+async fn single(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    values: &Values<'_>,
+) -> GroupResult {
+    let call = render(engine, binding, values, None)?;
+    fetch(engine, binding, state, call).await
+}
+
+/// Runs `call` through the request memo and the connector's in-flight sharing.
+async fn fetch(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    call: crate::connectors::Call,
+) -> GroupResult {
+    let source = engine.sources[binding.connector].clone();
+    let connector = binding.connector;
+    if !binding.shareable {
+        let result = source.fetch(call, false).await;
+        return finish(state, connector, result);
+    }
+    let key = (connector, call.key());
+    let fut = {
+        let Ok(mut memo) = state.memo.lock() else {
+            return Err(SourceError::new(
+                ErrorCode::Internal,
+                &source.name,
+                "memo poisoned",
+            ));
+        };
+        memo.entry(key)
+            .or_insert_with(|| {
+                let state = state.clone();
+                async move {
+                    let result = source.fetch(call, true).await;
+                    finish(&state, connector, result)
+                }
+                .boxed()
+                .shared()
+            })
+            .clone()
+    };
+    fut.await
+}
+
+fn finish(
+    state: &RequestState,
+    connector: usize,
+    result: crate::connectors::FetchResult,
+) -> GroupResult {
+    match result {
+        Ok(fetched) => {
+            state.record(connector, fetched.fetched_at, CacheState::Miss, None);
+            Ok(Group::new(GroupRows::Fetched(fetched)))
+        }
+        Err(e) => {
+            state.record(connector, SystemTime::now(), CacheState::Miss, Some(e.code));
+            Err(e)
+        }
+    }
+}
+
+/// Fetches a batched field once for every parent in `parent`'s group.
+async fn batched(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    args: &Value,
+    parent: &Node,
+) -> Result<Arc<BatchIndex>, SourceError> {
+    let cell = {
+        let key = (binding.id, parent.group.id, args.to_string());
+        let Ok(mut batches) = state.batches.lock() else {
+            return Err(SourceError::new(
+                ErrorCode::Internal,
+                &engine.sources[binding.connector].name,
+                "batch table poisoned",
+            ));
+        };
+        batches.entry(key).or_default().clone()
+    };
+    cell.get_or_init(|| load_batch(engine, binding, state, args, &parent.group))
+        .await
+        .clone()
+}
+
+async fn load_batch(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    args: &Value,
+    parents: &Arc<Group>,
+) -> Result<Arc<BatchIndex>, SourceError> {
+    let Some(batch) = &binding.batch else {
+        return Err(SourceError::new(
+            ErrorCode::Internal,
+            &engine.sources[binding.connector].name,
+            "binding is not batched",
+        ));
+    };
+    // Distinct parent keys, in first-seen order.
+    let mut seen = std::collections::HashSet::new();
+    let keys: Vec<Value> = parents
+        .rows()
+        .iter()
+        .filter_map(|row| get_path(row, &batch.parent.path))
+        .filter(|v| key_string(v).is_some_and(|k| seen.insert(k)))
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return Ok(Arc::new(BatchIndex {
+            group: Group::new(GroupRows::Owned(Vec::new())),
+            by_key: HashMap::new(),
+        }));
+    }
+    let values = Values {
+        args,
+        parent: None,
+        auth: &state.auth,
+    };
+    let chunks = keys.chunks(batch.max_size).map(|chunk| {
+        let call = render(
+            engine,
+            binding,
+            &values,
+            Some(&BatchValues { batch, keys: chunk }),
+        );
+        async move { fetch(engine, binding, state, call?).await }
+    });
+    let groups = futures::future::try_join_all(chunks).await?;
+    let group = if groups.len() == 1 {
+        groups
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Group::new(GroupRows::Owned(Vec::new())))
+    } else {
+        Group::new(GroupRows::Owned(
+            groups
+                .iter()
+                .flat_map(|g| g.rows().iter().cloned())
+                .collect(),
+        ))
+    };
+    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, row) in group.rows().iter().enumerate() {
+        if let Some(k) = row.get(&batch.key).and_then(key_string) {
+            by_key.entry(k).or_default().push(i);
+        }
+    }
+    Ok(Arc::new(BatchIndex { group, by_key }))
+}

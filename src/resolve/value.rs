@@ -1,0 +1,223 @@
+//! JSON from connectors -> GraphQL output values, coerced to each field's declared type so
+//! that SQLite's 0/1, MariaDB's DECIMAL and PostgreSQL's BOOL all answer the same.
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::FieldValue;
+use async_graphql::{Name, Value as GqlValue};
+use async_graphql_parser::types::{BaseType, Type};
+use serde_json::Value;
+
+use super::node::{Group, GroupRows, Node};
+
+/// What a field's innermost named type is.
+#[derive(Clone, Debug)]
+pub enum OutKind {
+    Int,
+    Float,
+    String,
+    Boolean,
+    Id,
+    Enum,
+    CustomScalar,
+    Object,
+    /// Interface or union: the concrete type comes from `discriminator` in the row.
+    Abstract {
+        discriminator: Arc<str>,
+    },
+}
+
+impl OutKind {
+    pub fn is_composite(&self) -> bool {
+        matches!(self, OutKind::Object | OutKind::Abstract { .. })
+    }
+}
+
+/// A field's output shape, computed once when the schema is built.
+#[derive(Clone, Debug)]
+pub struct Out {
+    pub ty: Type,
+    pub kind: OutKind,
+    /// The field name, for reading a scalar out of a multi-column row.
+    pub field: Arc<str>,
+}
+
+impl Out {
+    pub fn is_list(&self) -> bool {
+        matches!(self.ty.base, BaseType::List(_))
+    }
+}
+
+/// Coerces a scalar to the declared type; `None` when it cannot be.
+pub fn scalar(kind: &OutKind, v: &Value) -> Option<GqlValue> {
+    Some(match (kind, v) {
+        (_, Value::Null) => return None,
+        (OutKind::Int, Value::Number(n)) => match n.as_i64() {
+            Some(i) => GqlValue::from(i),
+            None => {
+                let f = n.as_f64()?;
+                if f.fract() != 0.0 {
+                    return None;
+                }
+                GqlValue::from(f as i64)
+            }
+        },
+        (OutKind::Int, Value::String(s)) => GqlValue::from(s.trim().parse::<i64>().ok()?),
+        (OutKind::Int, Value::Bool(b)) => GqlValue::from(i64::from(*b)),
+        (OutKind::Float, Value::Number(n)) => GqlValue::Number(n.clone()),
+        (OutKind::Float, Value::String(s)) => {
+            GqlValue::Number(serde_json::Number::from_f64(s.trim().parse().ok()?)?)
+        }
+        (OutKind::String | OutKind::Id, Value::String(s)) => GqlValue::String(s.clone()),
+        (OutKind::String | OutKind::Id, Value::Number(n)) => {
+            GqlValue::String(super::node::key_string(&Value::Number(n.clone()))?)
+        }
+        (OutKind::String, Value::Bool(b)) => GqlValue::String(b.to_string()),
+        (OutKind::Boolean, Value::Bool(b)) => GqlValue::Boolean(*b),
+        (OutKind::Boolean, Value::Number(n)) => GqlValue::Boolean(n.as_f64()? != 0.0),
+        (OutKind::Boolean, Value::String(s)) => match s.as_str() {
+            "true" | "t" | "1" | "TRUE" | "yes" => GqlValue::Boolean(true),
+            "false" | "f" | "0" | "FALSE" | "no" => GqlValue::Boolean(false),
+            _ => return None,
+        },
+        (OutKind::Enum, Value::String(s)) => GqlValue::Enum(Name::new(s)),
+        (OutKind::CustomScalar, v) => GqlValue::from_json(v.clone()).ok()?,
+        (OutKind::String, v @ (Value::Array(_) | Value::Object(_))) => {
+            GqlValue::String(v.to_string())
+        }
+        _ => return None,
+    })
+}
+
+/// A JSON value read from a parent row, as the field's type wants it.
+pub fn from_json(out: &Out, ty: &Type, v: &Value) -> Option<FieldValue<'static>> {
+    if v.is_null() {
+        return None;
+    }
+    match &ty.base {
+        BaseType::List(inner) => {
+            let items: Vec<FieldValue<'static>> = match v {
+                Value::Array(items)
+                    if out.kind.is_composite() && !matches!(inner.base, BaseType::List(_)) =>
+                {
+                    let group = Group::new(GroupRows::Owned(items.clone()));
+                    return Some(FieldValue::list((0..items.len()).map(|i| {
+                        composite(
+                            out,
+                            Node {
+                                group: group.clone(),
+                                index: i,
+                            },
+                        )
+                    })));
+                }
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| from_json(out, inner, i).unwrap_or(FieldValue::NULL))
+                    .collect(),
+                single => vec![from_json(out, inner, single).unwrap_or(FieldValue::NULL)],
+            };
+            Some(FieldValue::list(items))
+        }
+        BaseType::Named(_) if out.kind.is_composite() => {
+            Some(composite(out, Node::single(v.clone())))
+        }
+        BaseType::Named(_) => scalar(&out.kind, v).map(FieldValue::value),
+    }
+}
+
+/// A composite value; interfaces and unions get their concrete type from the row.
+pub fn composite(out: &Out, node: Node) -> FieldValue<'static> {
+    match &out.kind {
+        OutKind::Abstract { discriminator } => {
+            let ty = node
+                .row()
+                .get(discriminator.as_ref())
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            FieldValue::owned_any(node).with_type(ty)
+        }
+        _ => FieldValue::owned_any(node),
+    }
+}
+
+/// Rows `indices` of `group` as the value of a bound field: all rows for a list, the first
+/// for an object, a column for scalars.
+pub fn from_rows(out: &Out, group: &Arc<Group>, indices: &[usize]) -> Option<FieldValue<'static>> {
+    let rows = group.rows();
+    if out.kind.is_composite() {
+        return if out.is_list() {
+            Some(FieldValue::list(indices.iter().map(|&i| {
+                composite(
+                    out,
+                    Node {
+                        group: group.clone(),
+                        index: i,
+                    },
+                )
+            })))
+        } else {
+            indices.first().map(|&i| {
+                composite(
+                    out,
+                    Node {
+                        group: group.clone(),
+                        index: i,
+                    },
+                )
+            })
+        };
+    }
+    let cell = |row: &Value| -> Value {
+        match row {
+            Value::Object(m) if m.len() == 1 => m.values().next().cloned().unwrap_or(Value::Null),
+            Value::Object(m) => m.get(out.field.as_ref()).cloned().unwrap_or(Value::Null),
+            other => other.clone(),
+        }
+    };
+    if out.is_list() {
+        let inner = match &out.ty.base {
+            BaseType::List(inner) => inner.as_ref(),
+            BaseType::Named(_) => &out.ty,
+        };
+        Some(FieldValue::list(
+            indices
+                .iter()
+                .filter_map(|&i| rows.get(i))
+                .map(|r| from_json(out, inner, &cell(r)).unwrap_or(FieldValue::NULL)),
+        ))
+    } else {
+        let first = indices.first().and_then(|&i| rows.get(i))?;
+        from_json(out, &out.ty, &cell(first))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn coerces_across_backends() {
+        assert_eq!(
+            scalar(&OutKind::Boolean, &json!(1)),
+            Some(GqlValue::Boolean(true))
+        );
+        assert_eq!(
+            scalar(&OutKind::Int, &json!(753810.0)),
+            Some(GqlValue::from(753810))
+        );
+        assert_eq!(scalar(&OutKind::Int, &json!(1.5)), None);
+        assert_eq!(
+            scalar(&OutKind::Id, &json!(12)),
+            Some(GqlValue::String("12".into()))
+        );
+        assert_eq!(
+            scalar(&OutKind::Float, &json!("10.29")),
+            Some(GqlValue::Number(
+                serde_json::Number::from_f64(10.29).unwrap()
+            ))
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! GraphQL over HTTP (graphql-over-http spec): content negotiation, the 4xx the spec asks
+//! for, GET never running a mutation, and `extensions.sources` on every response.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::Variables;
+use async_graphql_parser::types::{DocumentOperations, OperationType};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::error::ErrorCode;
+use crate::resolve::request::RequestState;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The media type the client accepts, or `None` when it accepts neither JSON type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    GraphqlResponse,
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> &'static str {
+        match self {
+            MediaType::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            MediaType::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    let mut best: Option<(f32, MediaType)> = None;
+    for part in accept.split(',') {
+        let mut pieces = part.split(';');
+        let media = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = pieces
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
+            .next()
+            .unwrap_or(1.0);
+        let ty = match media.as_str() {
+            GRAPHQL_RESPONSE => MediaType::GraphqlResponse,
+            JSON | "*/*" | "application/*" => MediaType::Json,
+            _ => continue,
+        };
+        if q > 0.0
+            && best.is_none_or(|(bq, bt)| {
+                q > bq || (q == bq && ty == MediaType::GraphqlResponse && bt == MediaType::Json)
+            })
+        {
+            best = Some((q, ty));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.content_type()),
+    );
+    r
+}
+
+/// A request-level failure: no `data`, 400 under graphql-response+json, 200 under JSON.
+fn request_error(media: MediaType, message: &str) -> Response {
+    let status = match media {
+        MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+        MediaType::Json => StatusCode::OK,
+    };
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadRequest.as_str() } }] });
+    respond(status, media, body.to_string().into_bytes())
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        "accept application/graphql-response+json or application/json",
+    )
+        .into_response()
+}
+
+struct Params {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Value>,
+}
+
+/// Checks the GraphQL request parameters the spec defines.
+fn params(body: Value) -> Result<Params, &'static str> {
+    let Value::Object(mut map) = body else {
+        return Err("the request body must be a JSON object");
+    };
+    let query = match map.remove("query") {
+        Some(Value::String(q)) => q,
+        Some(_) => return Err("'query' must be a string"),
+        None => return Err("the request has no 'query'"),
+    };
+    let operation_name = match map.remove("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err("'operationName' must be a string"),
+    };
+    let variables = match map.remove("variables") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v),
+        Some(_) => return Err("'variables' must be an object"),
+    };
+    match map.remove("extensions") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => return Err("'extensions' must be an object"),
+    }
+    Ok(Params {
+        query,
+        operation_name,
+        variables,
+    })
+}
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != JSON {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "POST /graphql needs content-type: application/json",
+        )
+            .into_response();
+    }
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return request_error(media, "the request body is not valid JSON"),
+    };
+    match params(body) {
+        Ok(p) => execute(&state, media, p).await,
+        Err(msg) => request_error(media, msg),
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if wants_html && !query.contains_key("query") {
+        return Html(
+            async_graphql::http::GraphiQLSource::build()
+                .endpoint("/graphql")
+                .title("Simpul")
+                .finish(),
+        )
+        .into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let mut body = serde_json::Map::new();
+    for key in ["query", "operationName"] {
+        if let Some(v) = query.get(key) {
+            body.insert(key.into(), Value::String(v.clone()));
+        }
+    }
+    for key in ["variables", "extensions"] {
+        if let Some(v) = query.get(key) {
+            match serde_json::from_str(v) {
+                Ok(parsed) => body.insert(key.into(), parsed),
+                Err(_) => {
+                    return request_error(
+                        media,
+                        "GET parameters 'variables' and 'extensions' must be JSON",
+                    );
+                }
+            };
+        }
+    }
+    let p = match params(Value::Object(body)) {
+        Ok(p) => p,
+        Err(msg) => return request_error(media, msg),
+    };
+    if let Some(kind) = operation_kind(&p.query, p.operation_name.as_deref())
+        && kind != OperationType::Query
+    {
+        let mut r = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET runs queries only: send mutations with POST",
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    execute(&state, media, p).await
+}
+
+/// The type of the operation that would run, when the document parses.
+fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
+    let doc = async_graphql_parser::parse_query(query).ok()?;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        _ => None,
+    }
+}
+
+async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
+    let request_state = Arc::new(RequestState::new(Value::Object(Default::default())));
+    let mut request = async_graphql::Request::new(p.query).data(request_state.clone());
+    if let Some(name) = p.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = p.variables {
+        request = request.variables(Variables::from_json(vars));
+    }
+    let timeout = state.engine.blueprint.limits.request_timeout;
+    let mut response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let body = json!({ "errors": [{ "message": "the request took too long", "extensions": { "code": ErrorCode::SourceTimeout.as_str() } }] });
+            return respond(StatusCode::OK, media, body.to_string().into_bytes());
+        }
+    };
+    // Parse and validation errors have no path and no data: a request error for the spec.
+    let request_failed = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    if let Ok(sources) =
+        async_graphql::Value::from_json(request_state.sources_json(&state.engine.sources))
+    {
+        response.extensions.insert("sources".to_string(), sources);
+    }
+    let status = if request_failed && media == MediaType::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = if request_failed {
+        // A request error has no `data` entry at all.
+        serde_json::to_value(&response).map(|mut v| {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("data");
+            }
+            v.to_string().into_bytes()
+        })
+    } else {
+        serde_json::to_vec(&response)
+    };
+    match body {
+        Ok(body) => respond(status, media, body),
+        Err(e) => {
+            tracing::error!(error = %e, "response serialization failed");
+            request_error(media, "internal error")
+        }
+    }
+}

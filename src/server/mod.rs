@@ -1,0 +1,93 @@
+//! The HTTP surface: `/graphql` (POST, GET, GraphiQL), `/healthz`, `/readyz`.
+
+mod graphql;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::blueprint::Blueprint;
+use crate::connectors::Source;
+use crate::resolve::Engine;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub schema: async_graphql::dynamic::Schema,
+}
+
+impl AppState {
+    /// Connects every source of `blueprint` and builds the schema.
+    pub async fn start(blueprint: Blueprint, dir: &Path) -> Result<AppState, String> {
+        let blueprint = Arc::new(blueprint);
+        let mut sources = Vec::with_capacity(blueprint.connectors.len());
+        for c in &blueprint.connectors {
+            sources.push(Arc::new(Source::build(c.clone(), dir).await?));
+        }
+        let engine = Arc::new(Engine::new(blueprint, sources));
+        let schema = crate::schema::build(engine.clone())?;
+        Ok(AppState { engine, schema })
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.engine.blueprint.limits.max_body_bytes;
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// Ready once the schema is built. Sources being down does not make the gateway unready:
+/// it can still answer other fields; their state is reported here.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let sources: Vec<_> = state
+        .engine
+        .sources
+        .iter()
+        .map(|s| {
+            let h = s.health();
+            json!({
+                "name": s.config.name,
+                "kind": s.config.kind.name(),
+                "lastError": h.last_error.map(|e| e.as_str()),
+                "consecutiveFailures": h.consecutive_failures,
+            })
+        })
+        .collect();
+    axum::Json(json!({ "status": "ready", "sources": sources }))
+}
+
+/// Serves until ctrl-c or SIGTERM.
+pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "simpul listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
