@@ -188,7 +188,17 @@ fn field(engine: &Arc<Engine>, def: &FieldDef) -> Field {
             let binding = engine.blueprint.bindings[*id].clone();
             Field::new(&def.name, type_ref(&def.ty), move |ctx| {
                 let (engine, binding, out) = (engine.clone(), binding.clone(), out.clone());
-                FieldFuture::new(async move { resolve::bound(&engine, &binding, &out, &ctx).await })
+                FieldFuture::new(async move {
+                    match resolve::bound(&engine, &binding, &out, &ctx).await {
+                        Ok(v) => Ok(v),
+                        Err(e) => {
+                            // Report with the field's path and answer null, so the key stays in
+                            // `data` (the dynamic executor would drop the key and the path).
+                            ctx.add_error(ctx.set_error_path(e.into_server_error(ctx.item.pos)));
+                            Ok(None)
+                        }
+                    }
+                })
             })
         }
         FieldPlan::Const(v) => {

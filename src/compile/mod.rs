@@ -76,12 +76,17 @@ fn compile_schema(
         Err(e) => {
             let pos = e.positions().next();
             let (l, c) = pos.map_or((1, 1), |p| (p.line, p.column));
-            diags.push(Diagnostic::new(
-                SCHEMA_FILE,
-                l,
-                c,
-                format!("syntax error: {e}"),
-            ));
+            // The parser's message is a code frame; keep its "= expected ..." line.
+            let text = e.to_string();
+            let reason = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("= "))
+                .unwrap_or(text.trim())
+                .to_string();
+            diags.push(
+                Diagnostic::new(SCHEMA_FILE, l, c, format!("syntax error: {reason}"))
+                    .hint("fix the SDL here; definitions look like: type Name { field: Type @directive(...) }"),
+            );
             return None;
         }
     };

@@ -69,7 +69,34 @@ pub struct ConnectorFile {
     pub http: Option<HttpFile>,
     pub file: Option<FileSourceFile>,
     pub graphql: Option<toml::Value>,
-    pub cache: Option<toml::Value>,
+    /// Cache defaults for every binding of this connector.
+    pub cache: Option<CacheFile>,
+}
+
+/// `[cache]`: how long answers stay fresh, and how long stale ones may still be served.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    /// Fresh for this long ("5m").
+    pub ttl: Option<String>,
+    /// After the TTL, serve the stale value while one background refresh runs.
+    pub stale_while_revalidate: Option<String>,
+    /// After the TTL, serve the stale value when the source fails.
+    pub stale_if_error: Option<String>,
+}
+
+/// A cache policy with parsed durations; all zero means off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CachePolicy {
+    pub ttl: Duration,
+    pub stale_while_revalidate: Duration,
+    pub stale_if_error: Duration,
+}
+
+impl CachePolicy {
+    pub fn is_on(&self) -> bool {
+        !self.ttl.is_zero()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +193,8 @@ pub struct ConnectorConfig {
     pub timeout: Duration,
     pub max_concurrency: usize,
     pub kind: ConnectorKind,
+    /// Default cache policy of its bindings (off unless `[cache]` sets a ttl).
+    pub cache: CachePolicy,
 }
 
 #[derive(Debug)]
@@ -323,12 +352,23 @@ pub fn load_connector(
             .hint("use [http] with method: \"POST\" and a body for now"),
         );
     }
-    if raw.cache.is_some() {
-        let (l, c) = at_table("cache");
-        diags.push(
-            Diagnostic::new(file, l, c, "[cache] is not supported by this version")
-                .hint("remove the [cache] table"),
-        );
+    let mut cache = CachePolicy::default();
+    if let Some(c) = &raw.cache {
+        let (l, col) = at_table("cache");
+        let mut parse =
+            |key: &str, value: &Option<String>| match value.as_deref().map(duration::parse) {
+                None => Duration::ZERO,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    diags.push(Diagnostic::new(file, l, col, format!("cache.{key}: {e}")));
+                    Duration::ZERO
+                }
+            };
+        cache = CachePolicy {
+            ttl: parse("ttl", &c.ttl),
+            stale_while_revalidate: parse("stale_while_revalidate", &c.stale_while_revalidate),
+            stale_if_error: parse("stale_if_error", &c.stale_if_error),
+        };
     }
     let timeout = match raw.timeout.as_deref().map(duration::parse) {
         None => Duration::from_secs(5),
@@ -353,7 +393,10 @@ pub fn load_connector(
             .hint("add one of [postgres] [mysql] [sqlite] [http] [file]"),
         );
     }
-    if diags.len() > before || kinds.len() != 1 {
+    // Env and value problems are already reported; keep the connector so that bindings
+    // naming it are not also reported as naming an unknown connector.
+    let _ = before;
+    if kinds.len() != 1 {
         return None;
     }
     Some(ConnectorConfig {
@@ -364,6 +407,7 @@ pub fn load_connector(
         timeout,
         max_concurrency: raw.max_concurrency.unwrap_or(32).max(1),
         kind: kinds.pop()?,
+        cache,
     })
 }
 

@@ -251,6 +251,21 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
             return respond(StatusCode::OK, media, body.to_string().into_bytes());
         }
     };
+    // A failed non-null bound field was already reported with its path; the executor's own
+    // "non-null" complaint about the same path adds nothing for a client.
+    let reported: Vec<_> = response
+        .errors
+        .iter()
+        .filter(|e| {
+            e.extensions
+                .as_ref()
+                .is_some_and(|x| x.get("code").is_some())
+        })
+        .map(|e| e.path.clone())
+        .collect();
+    response.errors.retain(|e| {
+        !(e.message.starts_with("internal: non-null types require") && reported.contains(&e.path))
+    });
     // Parse and validation errors have no path and no data: a request error for the spec.
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()

@@ -1,0 +1,1 @@
+CREATE TABLE regions (code VARCHAR(16) PRIMARY KEY, name VARCHAR(100), parent_code VARCHAR(16));

@@ -1,0 +1,152 @@
+//! The `simpul` binary as a user runs it: `serve` on the repository's deployment, the blog
+//! example served with `--dir`, and `check` exit codes.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Upstream, copy_deployment, repo_root};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) {
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_simpul"));
+    cmd.args(["serve", "--dir"])
+        .arg(dir)
+        .env("SIMPUL_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Server(cmd.spawn().expect("spawn simpul"));
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(r) = reqwest::get(format!("{url}/readyz")).await
+            && r.status().is_success()
+        {
+            return (server, url);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("simpul did not become ready on {url}");
+}
+
+async fn post(url: &str, query: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{url}/graphql"))
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_the_trenggalek_slice_with_official_codes() {
+    let dir = copy_deployment(&repo_root());
+    let (_server, url) = start(dir.path(), &[]).await;
+    let r = post(&url, crate::backends::SLICE).await;
+    let districts = r["data"]["regency"]["districts"]
+        .as_array()
+        .expect("districts");
+    assert_eq!(districts.len(), 14);
+    assert_eq!(districts[0]["code"], "35.03.01");
+    assert_eq!(districts[0]["name"], "Panggul");
+    let trenggalek = districts
+        .iter()
+        .find(|d| d["code"] == "35.03.11")
+        .expect("35.03.11");
+    assert_eq!(
+        trenggalek["villages"][0],
+        serde_json::json!({ "code": "35.03.11.1002", "name": "Tamanan" })
+    );
+    let total: usize = districts
+        .iter()
+        .map(|d| d["villages"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(total, 157);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_design_example_directory_serves_posts_with_two_upstream_calls() {
+    let upstream = Upstream::start().await;
+    let (_server, url) = start(
+        &repo_root().join("examples/blog"),
+        &[("BLOG_URL", &upstream.url)],
+    )
+    .await;
+    let r = post(&url, "{ posts { id title user { name } } }").await;
+    assert_eq!(r["data"]["posts"].as_array().map(Vec::len), Some(100));
+    assert_eq!(r["data"]["posts"][42]["user"]["name"], "User 5");
+    assert_eq!(upstream.calls(), 2, "{:?}", upstream.requests());
+}
+
+#[test]
+fn check_exits_zero_on_the_repository_and_one_on_a_broken_copy() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_simpul"))
+        .args(["check", "--dir"])
+        .arg(repo_root())
+        .output()
+        .expect("run check");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+
+    let dir = copy_deployment(&repo_root());
+    let schema = std::fs::read_to_string(dir.path().join("schema.graphql")).expect("schema");
+    std::fs::write(
+        dir.path().join("schema.graphql"),
+        schema.replacen("connector: \"wilayah\"", "connector: \"wilayahh\"", 1),
+    )
+    .expect("write");
+    let bad = Command::new(env!("CARGO_BIN_EXE_simpul"))
+        .args(["check", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run check");
+    assert_eq!(bad.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&bad.stdout);
+    let first = out.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("schema.graphql:") && first.contains("unknown connector 'wilayahh'"),
+        "{out}"
+    );
+    let mut parts = first.split(':');
+    parts.next();
+    assert!(
+        parts.next().and_then(|l| l.parse::<usize>().ok()).is_some(),
+        "LINE in {first}"
+    );
+    assert!(
+        parts.next().and_then(|c| c.parse::<usize>().ok()).is_some(),
+        "COL in {first}"
+    );
+
+    let serve = Command::new(env!("CARGO_BIN_EXE_simpul"))
+        .args(["serve", "--dir"])
+        .arg(dir.path())
+        .env("SIMPUL_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run serve");
+    assert!(!serve.status.success(), "serve refuses to start on errors");
+}

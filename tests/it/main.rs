@@ -1,0 +1,12 @@
+//! One integration-test binary: the gateway against real upstreams on loopback, real
+//! PostgreSQL and MariaDB, and the data-driven case folders in tests/cases/.
+
+mod backends;
+mod blog;
+mod cases;
+mod check;
+mod cli;
+mod harness;
+mod http_spec;
+mod injection;
+mod partial;
