@@ -462,10 +462,7 @@ impl Cx<'_> {
     fn http_operation<'d>(
         &mut self,
         args: &Args<'d>,
-    ) -> Option<(
-        Operation,
-        Vec<(Template, &'d Positioned<ConstValue>, String, Place)>,
-    )> {
+    ) -> Option<(Operation, Vec<Located<'d>>)> {
         let mut templates = Vec::new();
         let (path_text, path_at) = args.string("path", true, &mut self.diags)?;
         if !path_text.starts_with('/') {
@@ -688,6 +685,9 @@ impl Cx<'_> {
         })
     }
 }
+
+/// A template with where it came from: its SDL argument, its text and its place.
+type Located<'d> = (Template, &'d Positioned<ConstValue>, String, Place);
 
 #[derive(Debug)]
 enum Place {

@@ -14,6 +14,10 @@ use crate::connectors::Source;
 use crate::error::{ErrorCode, SourceError};
 
 pub type GroupResult = Result<Arc<Group>, SourceError>;
+/// A call made (or being made) in this request; awaited by every identical call.
+pub type SharedCall = Shared<BoxFuture<'static, GroupResult>>;
+/// A batched level, loaded once by the first of its fields to resolve.
+pub type BatchCell = Arc<OnceCell<Result<Arc<BatchIndex>, SourceError>>>;
 
 /// A batched level: the rows fetched for all parents and, per parent key, its rows.
 pub struct BatchIndex {
@@ -49,9 +53,8 @@ struct Use {
 pub struct RequestState {
     /// Verified token claims; empty until authentication exists.
     pub auth: Value,
-    pub(super) memo: Mutex<HashMap<(usize, String), Shared<BoxFuture<'static, GroupResult>>>>,
-    pub(super) batches:
-        Mutex<HashMap<(usize, u64, String), Arc<OnceCell<Result<Arc<BatchIndex>, SourceError>>>>>,
+    pub(super) memo: Mutex<HashMap<(usize, String), SharedCall>>,
+    pub(super) batches: Mutex<HashMap<(usize, u64, String), BatchCell>>,
     uses: Mutex<BTreeMap<usize, Use>>,
 }
 
