@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (also what CI runs): services, format, lints, tests.
+# Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test gateway -- cache`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { echo "==> $*" >&2; }
+
+step "services"
+scripts/services.sh
+
+# Where the integration tests find the services; set them to use others.
+export SIMPUL_TEST_PG_URL="${SIMPUL_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export SIMPUL_TEST_MYSQL_URL="${SIMPUL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
+export SIMPUL_TEST_REDIS_URL="${SIMPUL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+# Release: the gateway tests measure latency and caching under load, and a
+# debug build is slow enough to make them flaky.
+step "cargo test --release${*:+ $*}"
+cargo test --release "$@"
