@@ -7,7 +7,7 @@ use async_graphql_parser::types::Type;
 use async_graphql_value::ConstValue;
 
 use crate::compile::template::{Placeholder, Template};
-use crate::config::{ConnectorConfig, Limits};
+use crate::config::{CachePolicy, CacheSettings, ConnectorConfig, Limits};
 
 #[derive(Debug)]
 pub struct Blueprint {
@@ -18,6 +18,8 @@ pub struct Blueprint {
     pub connectors: Vec<ConnectorConfig>,
     pub limits: Limits,
     pub listen: Option<String>,
+    pub cache: CacheSettings,
+    pub admin_token: Option<String>,
 }
 
 #[derive(Debug)]
@@ -116,6 +118,10 @@ pub struct Binding {
     pub batch: Option<Batch>,
     /// A read can be shared between identical calls; a mutation's call never is.
     pub shareable: bool,
+    /// From `@cache` on the field, else on its type, else the connector's `[cache]`.
+    pub cache: CachePolicy,
+    /// Reads `{{auth.*}}`: its cache entries are per caller.
+    pub uses_auth: bool,
 }
 
 #[derive(Debug)]

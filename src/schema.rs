@@ -40,6 +40,26 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
         .map(|t| t.name.as_str())
         .collect();
     let visible = |f: &FieldDef| f.public && !hidden.contains(named(&f.ty));
+    // Fields an interface declares must stay on its implementors: a non-public one is kept
+    // there and denied at resolve time (null with FORBIDDEN) instead of being left out.
+    let interface_fields: HashSet<(&str, &str)> = bp
+        .types
+        .iter()
+        .filter_map(|t| match &t.kind {
+            TypeDefKind::Interface { fields, .. } => Some(
+                fields
+                    .iter()
+                    .map(move |f| (t.name.as_str(), f.name.as_str())),
+            ),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let declared_by_interface = |implements: &[String], f: &FieldDef| {
+        implements
+            .iter()
+            .any(|i| interface_fields.contains(&(i.as_str(), f.name.as_str())))
+    };
     let mut builder = Schema::build(&bp.query_type, bp.mutation_type.as_deref(), None);
     for t in bp.types.iter().filter(|t| t.public) {
         builder = match &t.kind {
@@ -51,8 +71,17 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
                 for i in implements {
                     o = o.implement(i);
                 }
-                for f in fields.iter().filter(|f| visible(f)) {
-                    o = o.field(field(&engine, f));
+                for f in fields {
+                    if visible(f) {
+                        o = o.field(field(&engine, f));
+                    } else if declared_by_interface(implements, f) && !hidden.contains(named(&f.ty))
+                    {
+                        o = o.field(forbidden(f));
+                    }
+                }
+                if t.name == bp.query_type && !fields.iter().any(|f| f.name == "sources") {
+                    o = o.field(sources_field(&engine));
+                    builder = register_health_types(builder);
                 }
                 builder.register(o)
             }
@@ -66,7 +95,7 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
                 for imp in implements {
                     i = i.implement(imp);
                 }
-                for f in fields.iter().filter(|f| visible(f)) {
+                for f in fields.iter().filter(|f| !hidden.contains(named(&f.ty))) {
                     let mut field = InterfaceField::new(&f.name, type_ref(&f.ty));
                     if let Some(d) = &f.description {
                         field = field.description(d);
@@ -135,6 +164,25 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
         .limit_directives(16)
         .finish()
         .map_err(|e| e.0)
+}
+
+/// A non-public field that an interface requires: present, always null with FORBIDDEN.
+fn forbidden(def: &FieldDef) -> Field {
+    let mut f = Field::new(&def.name, type_ref(&def.ty), |ctx| {
+        let e = crate::error::graphql_error(
+            crate::error::ErrorCode::Forbidden,
+            "this field is not public",
+        );
+        ctx.add_error(ctx.set_error_path(e.into_server_error(ctx.item.pos)));
+        FieldFuture::Value(None)
+    });
+    if let Some(d) = &def.description {
+        f = f.description(d);
+    }
+    for a in &def.args {
+        f = f.argument(input(a));
+    }
+    f
 }
 
 fn input(def: &InputDef) -> InputValue {
@@ -249,4 +297,112 @@ fn field(engine: &Arc<Engine>, def: &FieldDef) -> Field {
         f = f.argument(input(a));
     }
     f
+}
+
+/// `Query.sources`: the health of every connector (added unless the schema defines it).
+fn sources_field(engine: &Arc<Engine>) -> Field {
+    let engine = engine.clone();
+    Field::new(
+        "sources",
+        TypeRef::named_nn_list_nn("SourceHealth"),
+        move |ctx| {
+            // Live health is never served from the response cache.
+            if let Ok(state) = ctx.data::<Arc<crate::resolve::request::RequestState>>() {
+                state.mark_uncacheable();
+            }
+            let items: Vec<FieldValue> = engine
+                .sources
+                .iter()
+                .map(|s| FieldValue::owned_any(Node::single(s.health_json())))
+                .collect();
+            FieldFuture::Value(Some(FieldValue::list(items)))
+        },
+    )
+    .description(
+        "Kesehatan setiap sumber data OPD: status, keberhasilan terakhir, latensi, sirkuit",
+    )
+}
+
+fn register_health_types(
+    builder: async_graphql::dynamic::SchemaBuilder,
+) -> async_graphql::dynamic::SchemaBuilder {
+    let prop = |name: &'static str, ty: TypeRef, desc: &'static str| {
+        let kind = match &ty {
+            TypeRef::NonNull(inner) if matches!(inner.as_ref(), TypeRef::Named(n) if n == "String") => {
+                OutKind::String
+            }
+            TypeRef::Named(n) if n == "String" => OutKind::String,
+            TypeRef::Named(n) if n == "Float" => OutKind::Float,
+            _ => OutKind::Enum,
+        };
+        Field::new(name, ty, move |ctx| {
+            let v = ctx
+                .parent_value
+                .try_downcast_ref::<Node>()
+                .ok()
+                .and_then(|n| n.row().get(name).and_then(|v| value::scalar(&kind, v)));
+            FieldFuture::Value(v.map(FieldValue::value))
+        })
+        .description(desc)
+    };
+    let health = Object::new("SourceHealth")
+        .description("Keadaan satu sumber data (konektor) menurut panggilan terakhirnya")
+        .field(prop(
+            "name",
+            TypeRef::named_nn(TypeRef::STRING),
+            "Nama konektor",
+        ))
+        .field(prop(
+            "title",
+            TypeRef::named_nn(TypeRef::STRING),
+            "Judul sumber data",
+        ))
+        .field(prop(
+            "opd",
+            TypeRef::named_nn(TypeRef::STRING),
+            "OPD pemilik",
+        ))
+        .field(prop(
+            "kind",
+            TypeRef::named_nn(TypeRef::STRING),
+            "Jenis konektor: postgres, mysql, sqlite, http, file",
+        ))
+        .field(prop(
+            "status",
+            TypeRef::named_nn("SourceStatus"),
+            "Status: UP, DEGRADED atau DOWN",
+        ))
+        .field(prop(
+            "lastSuccessAt",
+            TypeRef::named(TypeRef::STRING),
+            "Waktu panggilan berhasil terakhir (RFC 3339)",
+        ))
+        .field(prop(
+            "latencyMs",
+            TypeRef::named(TypeRef::FLOAT),
+            "Latensi panggilan terakhir (milidetik)",
+        ))
+        .field(prop(
+            "circuit",
+            TypeRef::named_nn("CircuitState"),
+            "Keadaan pemutus sirkuit",
+        ))
+        .field(prop(
+            "lastError",
+            TypeRef::named(TypeRef::STRING),
+            "Kode galat panggilan terakhir, bila gagal",
+        ));
+    let status = Enum::new("SourceStatus")
+        .description("Status sumber data")
+        .item(EnumItem::new("UP").description("Menjawab normal"))
+        .item(EnumItem::new("DEGRADED").description("Gagal baru-baru ini, masih dicoba"))
+        .item(EnumItem::new("DOWN").description(
+            "Sirkuit terbuka: tidak dipanggil sementara, data basi dilayani bila ada",
+        ));
+    let circuit = Enum::new("CircuitState")
+        .description("Keadaan pemutus sirkuit")
+        .item(EnumItem::new("CLOSED").description("Panggilan diteruskan"))
+        .item(EnumItem::new("OPEN").description("Panggilan ditolak seketika"))
+        .item(EnumItem::new("HALF_OPEN").description("Satu panggilan percobaan"));
+    builder.register(health).register(status).register(circuit)
 }

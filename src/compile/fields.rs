@@ -14,10 +14,12 @@ use super::{NamedKind, SCHEMA_FILE, named};
 use crate::blueprint::{
     Batch, Binding, FieldDef, FieldPlan, HttpOperation, InputDef, Lookup, Operation,
 };
-use crate::config::{ConnectorConfig, duration};
+use crate::config::{CachePolicy, ConnectorConfig, duration};
 use crate::diagnostic::Diagnostic;
 
 pub struct Cx<'a> {
+    /// `@cache` on the object type whose fields are being compiled.
+    pub type_cache: Option<CachePolicy>,
     pub connectors: &'a [ConnectorConfig],
     pub connector_index: HashMap<&'a str, usize>,
     pub kinds: &'a HashMap<String, NamedKind>,
@@ -68,6 +70,23 @@ pub fn check_type_directive(args: &Args, diags: &mut Vec<Diagnostic>) {
         }
         _ => {}
     }
+}
+
+/// The policy of an `@cache` among `directives` (already checked by `check_type_directive`).
+pub fn cache_policy(directives: &[Positioned<ConstDirective>]) -> Option<CachePolicy> {
+    let d = directives.iter().find(|d| d.node.name.node == "cache")?;
+    let get = |name: &str| match d.node.get_argument(name) {
+        Some(Positioned {
+            node: ConstValue::String(s),
+            ..
+        }) => duration::parse(s).unwrap_or_default(),
+        _ => std::time::Duration::ZERO,
+    };
+    Some(CachePolicy {
+        ttl: get("ttl"),
+        stale_while_revalidate: get("staleWhileRevalidate"),
+        stale_if_error: get("staleIfError"),
+    })
 }
 
 /// The tier named by an `@access` among `directives`, if any.
@@ -277,6 +296,7 @@ impl Cx<'_> {
                     is_root,
                     args: &arg_names,
                     mutation: Some(owner) == self.mutation_type,
+                    cache: cache_policy(&f.node.directives),
                 };
                 match self.binding(d, &ctx) {
                     Some(b) => FieldPlan::Bound(b),
@@ -447,6 +467,17 @@ impl Cx<'_> {
                 Operation::Http(h) => h.method == reqwest::Method::GET,
                 Operation::Sql { .. } => true,
             };
+        let uses_auth = templates
+            .iter()
+            .any(|(t, ..)| t.placeholders().any(|p| p.scope == Scope::Auth));
+        // A call with side effects is never served from a cache.
+        let cache = if shareable {
+            f.cache
+                .or(self.type_cache)
+                .unwrap_or(self.connectors[connector].cache)
+        } else {
+            CachePolicy::default()
+        };
         let id = self.bindings.len();
         self.bindings.push(Arc::new(Binding {
             id,
@@ -455,14 +486,13 @@ impl Cx<'_> {
             operation,
             batch,
             shareable,
+            cache,
+            uses_auth,
         }));
         Some(id)
     }
 
-    fn http_operation<'d>(
-        &mut self,
-        args: &Args<'d>,
-    ) -> Option<(Operation, Vec<Located<'d>>)> {
+    fn http_operation<'d>(&mut self, args: &Args<'d>) -> Option<(Operation, Vec<Located<'d>>)> {
         let mut templates = Vec::new();
         let (path_text, path_at) = args.string("path", true, &mut self.diags)?;
         if !path_text.starts_with('/') {
@@ -699,6 +729,8 @@ enum Place {
 }
 
 struct FieldCx<'a> {
+    /// `@cache` on the field itself.
+    cache: Option<CachePolicy>,
     owner: &'a str,
     field: &'a str,
     is_root: bool,

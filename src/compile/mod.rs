@@ -28,7 +28,7 @@ pub fn compile_dir(dir: &Path) -> Result<Blueprint, Vec<Diagnostic>> {
 
 pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec<Diagnostic>> {
     let mut diags = Vec::new();
-    let gateway = config::load_gateway(dir, &mut diags);
+    let gateway = config::load_gateway(dir, env, &mut diags);
     let connectors = config::load_connectors(dir, env, &mut diags);
     let sdl = match std::fs::read_to_string(dir.join(SCHEMA_FILE)) {
         Ok(s) => s,
@@ -50,6 +50,8 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
                 connectors,
                 limits: gateway.limits,
                 listen: gateway.listen,
+                cache: gateway.cache,
+                admin_token: gateway.admin_token,
             }
         });
     match blueprint {
@@ -175,6 +177,7 @@ fn compile_schema(
         .collect();
 
     let mut cx = fields::Cx {
+        type_cache: None,
         connectors: &connectors,
         connector_index,
         kinds: &kinds,
@@ -316,6 +319,7 @@ fn compile_type(
     let kind = match def.kind {
         TypeKind::Scalar => TypeDefKind::Scalar { specified_by },
         TypeKind::Object(o) => {
+            cx.type_cache = fields::cache_policy(&def.directives);
             let fields = o
                 .fields
                 .into_iter()

@@ -24,6 +24,46 @@ pub struct GatewayFile {
     pub listen: Option<String>,
     #[serde(default)]
     pub limits: LimitsFile,
+    #[serde(default)]
+    pub cache: GatewayCacheFile,
+    #[serde(default)]
+    pub admin: AdminFile,
+}
+
+/// `[cache]` in simpul.toml: the shared cache of every binding.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayCacheFile {
+    /// Memory bound of the in-process cache, e.g. "256MiB"; entries are weighed by size.
+    pub max_memory: String,
+    /// Cache whole responses of anonymous operations whose bindings are all cacheable.
+    pub response: bool,
+    /// Optional second level shared by every instance.
+    pub redis: Option<RedisFile>,
+}
+
+impl Default for GatewayCacheFile {
+    fn default() -> Self {
+        GatewayCacheFile {
+            max_memory: "256MiB".into(),
+            response: false,
+            redis: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisFile {
+    /// `redis://host:port[/db]`
+    pub url: String,
+}
+
+/// `[admin]`: the admin endpoints are off unless a token is set (from the environment).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub token: Option<String>,
 }
 
 /// Request limits: a public endpoint must bound what one request can cost.
@@ -63,6 +103,12 @@ pub struct ConnectorFile {
     pub timeout: Option<String>,
     /// Most upstream calls in flight at once (default 32).
     pub max_concurrency: Option<usize>,
+    /// Extra attempts for a failed read within its timeout (default 2).
+    pub retries: Option<u32>,
+    /// Consecutive failures that open the circuit (default 5).
+    pub circuit_failures: Option<u32>,
+    /// How long an open circuit refuses calls before one probe (default "10s").
+    pub circuit_open: Option<String>,
     pub postgres: Option<ServerDbFile>,
     pub mysql: Option<ServerDbFile>,
     pub sqlite: Option<SqliteFile>,
@@ -192,6 +238,9 @@ pub struct ConnectorConfig {
     pub opd: String,
     pub timeout: Duration,
     pub max_concurrency: usize,
+    pub retries: u32,
+    pub circuit_failures: u32,
+    pub circuit_open: Duration,
     pub kind: ConnectorKind,
     /// Default cache policy of its bindings (off unless `[cache]` sets a ttl).
     pub cache: CachePolicy,
@@ -201,6 +250,40 @@ pub struct ConnectorConfig {
 pub struct GatewayConfig {
     pub listen: Option<String>,
     pub limits: Limits,
+    pub cache: CacheSettings,
+    pub admin_token: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    pub max_memory: u64,
+    pub response: bool,
+    pub redis_url: Option<String>,
+}
+
+/// "256MiB", "64MB", "1GiB", "1048576".
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("size '{text}' does not start with a number"))?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' (use KiB, MiB, GiB, KB, MB or GB)"
+            ));
+        }
+    };
+    Ok(n * mult)
 }
 
 #[derive(Clone, Debug)]
@@ -212,11 +295,11 @@ pub struct Limits {
 }
 
 /// Reads `simpul.toml` (optional) from `dir`.
-pub fn load_gateway(dir: &Path, diags: &mut Vec<Diagnostic>) -> GatewayConfig {
+pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> GatewayConfig {
     let file = "simpul.toml";
     let parsed: GatewayFile = match std::fs::read_to_string(dir.join(file)) {
         Ok(text) => {
-            diags.extend(env::check_file(file, &text, &env::process_env));
+            diags.extend(env::check_file(file, &text, env));
             parse_toml(file, &text, diags).unwrap_or_default()
         }
         Err(_) => GatewayFile::default(),
@@ -230,7 +313,28 @@ pub fn load_gateway(dir: &Path, diags: &mut Vec<Diagnostic>) -> GatewayConfig {
         ));
         Duration::from_secs(30)
     });
+    let max_memory = parse_size(&parsed.cache.max_memory).unwrap_or_else(|e| {
+        diags.push(Diagnostic::new(
+            file,
+            1,
+            1,
+            format!("cache.max_memory: {e}"),
+        ));
+        256 << 20
+    });
+    let expand = |s: &str| env::expand(s, env).unwrap_or_default();
     GatewayConfig {
+        cache: CacheSettings {
+            max_memory,
+            response: parsed.cache.response,
+            redis_url: parsed.cache.redis.as_ref().map(|r| expand(&r.url)),
+        },
+        admin_token: parsed
+            .admin
+            .token
+            .as_deref()
+            .map(expand)
+            .filter(|t| !t.is_empty()),
         listen: parsed.listen,
         limits: Limits {
             max_depth: parsed.limits.max_depth,
@@ -379,6 +483,15 @@ pub fn load_connector(
             Duration::from_secs(5)
         }
     };
+    let circuit_open = match raw.circuit_open.as_deref().map(duration::parse) {
+        None => Duration::from_secs(10),
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            let (l, c) = line_col(text, text.find("circuit_open").unwrap_or(0));
+            diags.push(Diagnostic::new(file, l, c, format!("circuit_open: {e}")));
+            Duration::from_secs(10)
+        }
+    };
     if kinds.len() != 1 && raw.graphql.is_none() {
         diags.push(
             Diagnostic::new(
@@ -406,6 +519,9 @@ pub fn load_connector(
         opd: raw.opd.unwrap_or_default(),
         timeout,
         max_concurrency: raw.max_concurrency.unwrap_or(32).max(1),
+        retries: raw.retries.unwrap_or(2),
+        circuit_failures: raw.circuit_failures.unwrap_or(5).max(1),
+        circuit_open,
         kind: kinds.pop()?,
         cache,
     })

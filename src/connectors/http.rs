@@ -185,34 +185,50 @@ impl HttpSource {
     }
 }
 
-/// Answers a call from `DIR/<path>.json`; the query string is ignored.
+/// Answers a call from a JSON snapshot: `DIR/<path>/<query>.json` when the call has a query
+/// string (e.g. `datastore_search/resource_id=abc.json`), else `DIR/<path>.json`.
 async fn snapshot(
     name: &Arc<str>,
     dir: &Path,
     target: &str,
 ) -> Result<Option<bytes::Bytes>, SourceError> {
-    let path = target.split('?').next().unwrap_or("").trim_matches('/');
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    if decoded
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let path = decode(path.trim_matches('/'));
+    let query = decode(query);
+    let unsafe_path = path
         .split('/')
-        .any(|s| s == ".." || s == "." || s.contains('\\'))
-    {
+        .any(|p| p == ".." || p == "." || p.contains('\\'));
+    if unsafe_path || query.contains('/') || query.contains('\\') || query.starts_with('.') {
         return Err(SourceError::new(
             ErrorCode::SourceError,
             name,
             format!("refused snapshot path {target}"),
         ));
     }
-    let file = dir.join(format!("{decoded}.json"));
-    match tokio::fs::read(&file).await {
-        Ok(bytes) => Ok(Some(bytes.into())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(SourceError::new(
-            ErrorCode::SourceUnavailable,
-            name,
-            format!("{}: {e}", file.display()),
-        )),
+    let mut candidates = Vec::with_capacity(2);
+    if !query.is_empty() {
+        candidates.push(dir.join(&path).join(format!("{query}.json")));
     }
+    candidates.push(dir.join(format!("{path}.json")));
+    for file in candidates {
+        match tokio::fs::read(&file).await {
+            Ok(bytes) => return Ok(Some(bytes.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(SourceError::new(
+                    ErrorCode::SourceUnavailable,
+                    name,
+                    format!("{}: {e}", file.display()),
+                ));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Follows `path` (object keys or array indexes) into `value`.

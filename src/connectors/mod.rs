@@ -2,6 +2,7 @@
 //! a connector takes a rendered [`Call`] and returns rows as JSON values.
 
 mod bps;
+pub mod breaker;
 pub mod file;
 pub mod http;
 pub mod sql;
@@ -85,6 +86,8 @@ pub struct Source {
     limit: Semaphore,
     inflight: Mutex<HashMap<String, Shared<BoxFuture<'static, FetchResult>>>>,
     health: Mutex<Health>,
+    pub breaker: breaker::Breaker,
+    origin: String,
 }
 
 /// What the gateway knows about a source's state from its recent calls.
@@ -118,7 +121,24 @@ impl Source {
             }
             _ => AnySource::Sql(sql::SqlSource::connect(&config, dir).await?),
         };
+        // Credentials stay out of cache keys: keep what follows '@', drop the query.
+        let origin = match &config.kind {
+            ConnectorKind::Postgres { url, .. } | ConnectorKind::Mysql { url, .. } => url
+                .split('?')
+                .next()
+                .unwrap_or(url)
+                .rsplit('@')
+                .next()
+                .unwrap_or(url)
+                .to_string(),
+            ConnectorKind::Sqlite { path, .. } | ConnectorKind::File { path } => {
+                dir.join(path).display().to_string()
+            }
+            ConnectorKind::Http { base_url, .. } => base_url.clone(),
+        };
         Ok(Source {
+            origin,
+            breaker: breaker::Breaker::new(config.circuit_failures, config.circuit_open),
             limit: Semaphore::new(config.max_concurrency),
             name,
             kind,
@@ -135,6 +155,43 @@ impl Source {
         }
     }
 
+    /// Where the source lives (URL or path), so two deployments sharing a Redis never share
+    /// entries of different sources that happen to have the same name.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Bumped when a file source reloads, so cached answers from old files stop matching.
+    pub fn generation(&self) -> u64 {
+        match &self.kind {
+            AnySource::File(f) => f.generation.load(std::sync::atomic::Ordering::SeqCst),
+            _ => 0,
+        }
+    }
+
+    /// The health report of `Query.sources` and `/readyz`.
+    pub fn health_json(&self) -> Value {
+        let h = self.health();
+        let circuit = self.breaker.circuit();
+        let status = match circuit {
+            breaker::Circuit::Open => "DOWN",
+            breaker::Circuit::HalfOpen => "DEGRADED",
+            breaker::Circuit::Closed if h.consecutive_failures > 0 => "DEGRADED",
+            breaker::Circuit::Closed => "UP",
+        };
+        serde_json::json!({
+            "name": self.config.name,
+            "title": self.config.title,
+            "opd": self.config.opd,
+            "kind": self.config.kind.name(),
+            "status": status,
+            "lastSuccessAt": h.last_success.map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            "latencyMs": h.latency.map(|d| d.as_secs_f64() * 1000.0),
+            "circuit": circuit.as_str(),
+            "lastError": h.last_error.map(|e| e.as_str()),
+        })
+    }
+
     pub fn health(&self) -> Health {
         self.health.lock().map(|h| h.clone()).unwrap_or_default()
     }
@@ -142,7 +199,7 @@ impl Source {
     /// Runs `call`, sharing it with every identical call already in flight when `shareable`.
     pub async fn fetch(self: &Arc<Self>, call: Call, shareable: bool) -> FetchResult {
         if !shareable {
-            return self.run(call).await;
+            return self.run(call, false).await;
         }
         let key = call.key();
         let fut = {
@@ -159,7 +216,7 @@ impl Source {
                     let this = self.clone();
                     let k = key.clone();
                     let f = async move {
-                        let result = this.run(call).await;
+                        let result = this.run(call, true).await;
                         if let Ok(mut m) = this.inflight.lock() {
                             m.remove(&k);
                         }
@@ -175,42 +232,55 @@ impl Source {
         fut.await
     }
 
-    /// One upstream call under the connector's concurrency limit and timeout.
-    async fn run(&self, call: Call) -> FetchResult {
+    /// One upstream call under the circuit breaker, the concurrency limit and the timeout.
+    /// Reads that fail to connect are retried with jittered backoff inside the same timeout.
+    async fn run(&self, call: Call, retry: bool) -> FetchResult {
+        if !self.breaker.allow() {
+            return Err(SourceError::new(
+                ErrorCode::SourceUnavailable,
+                &self.name,
+                "circuit open",
+            ));
+        }
         let started = Instant::now();
-        let result = {
-            let Ok(_permit) = self.limit.acquire().await else {
-                return Err(SourceError::new(
-                    ErrorCode::Internal,
-                    &self.name,
-                    "limiter closed",
-                ));
-            };
-            let work = async {
-                match (&self.kind, call) {
-                    (AnySource::Sql(s), Call::Sql { sql, params }) => {
-                        s.query(&self.name, sql, params).await
+        let retries = if retry { self.config.retries } else { 0 };
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                let result = self.attempt(call.clone()).await;
+                match result {
+                    Err(e) if e.code == ErrorCode::SourceUnavailable && attempt < retries => {
+                        attempt += 1;
+                        let base = 25u64 << attempt.min(6);
+                        let jitter = rand::random_range(0..=base);
+                        tokio::time::sleep(Duration::from_millis(base + jitter)).await;
                     }
-                    (AnySource::File(f), Call::Sql { sql, params }) => {
-                        f.query(&self.name, sql, params).await
-                    }
-                    (AnySource::Http(h), Call::Http(c)) => h.call(&self.name, c).await,
-                    _ => Err(SourceError::new(
-                        ErrorCode::Internal,
-                        &self.name,
-                        "call does not match connector kind",
-                    )),
+                    other => return other,
                 }
-            };
-            match tokio::time::timeout(self.config.timeout, work).await {
-                Ok(r) => r,
-                Err(_) => Err(SourceError::new(
-                    ErrorCode::SourceTimeout,
-                    &self.name,
-                    format!("no answer within {:?}", self.config.timeout),
-                )),
             }
         };
+        let result = match tokio::time::timeout(self.config.timeout, attempts).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::new(
+                ErrorCode::SourceTimeout,
+                &self.name,
+                format!("no answer within {:?}", self.config.timeout),
+            )),
+        };
+        match &result {
+            Ok(_) => self.breaker.success(),
+            Err(e)
+                if matches!(
+                    e.code,
+                    ErrorCode::SourceUnavailable
+                        | ErrorCode::SourceTimeout
+                        | ErrorCode::SourceError
+                ) =>
+            {
+                self.breaker.failure()
+            }
+            Err(_) => {}
+        }
         self.record(&result, started.elapsed());
         result.map(|rows| {
             Arc::new(Fetched {
@@ -218,6 +288,30 @@ impl Source {
                 fetched_at: SystemTime::now(),
             })
         })
+    }
+
+    async fn attempt(&self, call: Call) -> Result<Vec<Value>, SourceError> {
+        let Ok(_permit) = self.limit.acquire().await else {
+            return Err(SourceError::new(
+                ErrorCode::Internal,
+                &self.name,
+                "limiter closed",
+            ));
+        };
+        match (&self.kind, call) {
+            (AnySource::Sql(s), Call::Sql { sql, params }) => {
+                s.query(&self.name, sql, params).await
+            }
+            (AnySource::File(f), Call::Sql { sql, params }) => {
+                f.query(&self.name, sql, params).await
+            }
+            (AnySource::Http(h), Call::Http(c)) => h.call(&self.name, c).await,
+            _ => Err(SourceError::new(
+                ErrorCode::Internal,
+                &self.name,
+                "call does not match connector kind",
+            )),
+        }
     }
 
     fn record(&self, result: &Result<Vec<Value>, SourceError>, took: Duration) {

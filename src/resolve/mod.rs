@@ -17,6 +17,7 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use crate::blueprint::{Binding, Blueprint, Operation};
+use crate::cache::Cache;
 use crate::connectors::Source;
 use crate::error::{ErrorCode, SourceError, graphql_error};
 use node::{Group, GroupRows, Node, get_path, key_string};
@@ -28,12 +29,13 @@ use value::Out;
 pub struct Engine {
     pub blueprint: Arc<Blueprint>,
     pub sources: Vec<Arc<Source>>,
+    pub cache: Arc<Cache>,
     /// Per binding: its `select` path, shared by every call.
     selects: Vec<Arc<[String]>>,
 }
 
 impl Engine {
-    pub fn new(blueprint: Arc<Blueprint>, sources: Vec<Arc<Source>>) -> Engine {
+    pub fn new(blueprint: Arc<Blueprint>, sources: Vec<Arc<Source>>, cache: Arc<Cache>) -> Engine {
         let selects = blueprint
             .bindings
             .iter()
@@ -45,6 +47,7 @@ impl Engine {
         Engine {
             blueprint,
             sources,
+            cache,
             selects,
         }
     }
@@ -71,6 +74,7 @@ pub async fn bound(
     let state = ctx
         .data::<Arc<RequestState>>()
         .map_err(|_| graphql_error(ErrorCode::Internal, "request state missing"))?;
+    state.note_binding(binding.cache.ttl, binding.shareable && !binding.uses_auth);
     let parent = ctx.parent_value.try_downcast_ref::<Node>().ok();
     let args = args_json(ctx);
     match (&binding.batch, parent) {
@@ -126,7 +130,8 @@ async fn single(
     fetch(engine, binding, state, call).await
 }
 
-/// Runs `call` through the request memo and the connector's in-flight sharing.
+/// Runs `call` through the request memo, the cache (when the binding has a policy) and the
+/// connector's in-flight sharing.
 async fn fetch(
     engine: &Engine,
     binding: &Binding,
@@ -136,7 +141,10 @@ async fn fetch(
     let source = engine.sources[binding.connector].clone();
     let connector = binding.connector;
     if !binding.shareable {
-        let result = source.fetch(call, false).await;
+        let result = source
+            .fetch(call, false)
+            .await
+            .map(|f| (f, CacheState::Miss));
         return finish(state, connector, result);
     }
     let key = (connector, call.key());
@@ -151,8 +159,30 @@ async fn fetch(
         memo.entry(key)
             .or_insert_with(|| {
                 let state = state.clone();
+                let cache = engine.cache.clone();
+                let policy = binding.cache;
+                let cache_key = policy.is_on().then(|| {
+                    let identity = if binding.uses_auth {
+                        state.auth.get("sub").and_then(Value::as_str).unwrap_or("")
+                    } else {
+                        ""
+                    };
+                    crate::cache::key(
+                        &source.name,
+                        &binding.name,
+                        source.generation(),
+                        identity,
+                        &format!("{} {}", source.origin(), call.key()),
+                    )
+                });
                 async move {
-                    let result = source.fetch(call, true).await;
+                    let result = match cache_key {
+                        Some(k) => cache.fetch(&source, k, policy, call).await,
+                        None => source
+                            .fetch(call, true)
+                            .await
+                            .map(|f| (f, CacheState::Miss)),
+                    };
                     finish(&state, connector, result)
                 }
                 .boxed()
@@ -166,11 +196,11 @@ async fn fetch(
 fn finish(
     state: &RequestState,
     connector: usize,
-    result: crate::connectors::FetchResult,
+    result: Result<(Arc<crate::connectors::Fetched>, CacheState), SourceError>,
 ) -> GroupResult {
     match result {
-        Ok(fetched) => {
-            state.record(connector, fetched.fetched_at, CacheState::Miss, None);
+        Ok((fetched, cache)) => {
+            state.record(connector, fetched.fetched_at, cache, None);
             Ok(Group::new(GroupRows::Fetched(fetched)))
         }
         Err(e) => {

@@ -2,6 +2,7 @@
 //! of which sources answered (for `extensions.sources`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -56,14 +57,52 @@ pub struct RequestState {
     pub(super) memo: Mutex<HashMap<(usize, String), SharedCall>>,
     pub(super) batches: Mutex<HashMap<(usize, u64, String), BatchCell>>,
     uses: Mutex<BTreeMap<usize, Use>>,
+    /// Smallest TTL among the bindings this request used (ms); for the response cache.
+    min_ttl_ms: AtomicU64,
+    /// A binding without a cache policy, reading `{{auth.*}}`, or with side effects was used.
+    uncacheable: AtomicBool,
 }
 
 impl RequestState {
     pub fn new(auth: Value) -> Self {
         RequestState {
             auth,
+            min_ttl_ms: AtomicU64::new(u64::MAX),
             ..Default::default()
         }
+    }
+
+    /// Notes a binding's cacheability for the whole-response cache.
+    pub fn note_binding(&self, ttl: std::time::Duration, cacheable: bool) {
+        if !cacheable || ttl.is_zero() {
+            self.uncacheable.store(true, Ordering::Relaxed);
+        } else {
+            self.min_ttl_ms
+                .fetch_min(ttl.as_millis() as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub fn mark_uncacheable(&self) {
+        self.uncacheable.store(true, Ordering::Relaxed);
+    }
+
+    /// The TTL a whole response may be cached for: `None` when it may not be.
+    pub fn response_ttl(&self, default: std::time::Duration) -> Option<std::time::Duration> {
+        if self.uncacheable.load(Ordering::Relaxed) {
+            return None;
+        }
+        match self.min_ttl_ms.load(Ordering::Relaxed) {
+            u64::MAX => Some(default),
+            ms => Some(std::time::Duration::from_millis(ms)),
+        }
+    }
+
+    /// Connector index and oldest fetch time of every source used.
+    pub fn uses(&self) -> Vec<(usize, SystemTime)> {
+        self.uses
+            .lock()
+            .map(|u| u.iter().map(|(&i, u)| (i, u.oldest)).collect())
+            .unwrap_or_default()
     }
 
     pub fn record(
@@ -118,4 +157,25 @@ impl RequestState {
                 .collect(),
         )
     }
+}
+
+/// `extensions.sources` of a response served whole from the response cache.
+pub fn cached_sources_json(uses: &[(usize, SystemTime)], sources: &[Arc<Source>]) -> Value {
+    let now = SystemTime::now();
+    Value::Array(
+        uses.iter()
+            .filter_map(|&(i, oldest)| {
+                let s = sources.get(i)?;
+                Some(json!({
+                    "name": s.config.name,
+                    "title": s.config.title,
+                    "opd": s.config.opd,
+                    "fetchedAt": chrono::DateTime::<chrono::Utc>::from(oldest).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "ageSeconds": now.duration_since(oldest).unwrap_or_default().as_secs(),
+                    "cache": CacheState::Hit.as_str(),
+                    "calls": 0,
+                }))
+            })
+            .collect(),
+    )
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::Variables;
 use async_graphql_parser::types::{DocumentOperations, OperationType};
@@ -13,8 +14,10 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::cache::response::ResponseCache;
 use crate::error::ErrorCode;
 use crate::resolve::request::RequestState;
+use crate::resolve::request::cached_sources_json;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -235,6 +238,22 @@ fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
 }
 
 async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
+    let response_key = state
+        .responses
+        .as_ref()
+        .map(|_| ResponseCache::key(&p.query, p.operation_name.as_deref(), p.variables.as_ref()));
+    if let (Some(cache), Some(key)) = (&state.responses, &response_key)
+        && let Some(hit) = cache.get(key)
+    {
+        let sources = cached_sources_json(&hit.uses, &state.engine.sources);
+        let mut body = Vec::with_capacity(hit.data.len() + 256);
+        body.extend_from_slice(b"{\"data\":");
+        body.extend_from_slice(&hit.data);
+        body.extend_from_slice(b",\"extensions\":{\"sources\":");
+        body.extend_from_slice(sources.to_string().as_bytes());
+        body.extend_from_slice(b"}}");
+        return respond(StatusCode::OK, media, body);
+    }
     let request_state = Arc::new(RequestState::new(Value::Object(Default::default())));
     let mut request = async_graphql::Request::new(p.query).data(request_state.clone());
     if let Some(name) = p.operation_name {
@@ -274,6 +293,14 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
         async_graphql::Value::from_json(request_state.sources_json(&state.engine.sources))
     {
         response.extensions.insert("sources".to_string(), sources);
+    }
+    if let (Some(cache), Some(key)) = (&state.responses, response_key)
+        && !request_failed
+        && response.errors.is_empty()
+        && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
+        && let Ok(data) = serde_json::to_vec(&response.data)
+    {
+        cache.insert(key, data.into(), request_state.uses(), ttl);
     }
     let status = if request_failed && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST

@@ -1,5 +1,6 @@
 //! The HTTP surface: `/graphql` (POST, GET, GraphiQL), `/healthz`, `/readyz`.
 
+mod admin;
 mod graphql;
 
 use std::net::SocketAddr;
@@ -21,6 +22,8 @@ use crate::resolve::Engine;
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub schema: async_graphql::dynamic::Schema,
+    /// The whole-response cache, when `[cache] response = true`.
+    pub responses: Option<Arc<crate::cache::response::ResponseCache>>,
 }
 
 impl AppState {
@@ -31,9 +34,19 @@ impl AppState {
         for c in &blueprint.connectors {
             sources.push(Arc::new(Source::build(c.clone(), dir).await?));
         }
-        let engine = Arc::new(Engine::new(blueprint, sources));
+        let cache = crate::cache::Cache::new(&blueprint.cache).await;
+        let engine = Arc::new(Engine::new(blueprint, sources, cache));
         let schema = crate::schema::build(engine.clone())?;
-        Ok(AppState { engine, schema })
+        let responses = engine.blueprint.cache.response.then(|| {
+            Arc::new(crate::cache::response::ResponseCache::new(
+                engine.blueprint.cache.max_memory / 4,
+            ))
+        });
+        Ok(AppState {
+            engine,
+            schema,
+            responses,
+        })
     }
 }
 
@@ -43,6 +56,11 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/admin/cache/invalidate",
+            axum::routing::post(admin::invalidate),
+        )
+        .route("/admin/cache", get(admin::stats))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
@@ -54,15 +72,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         .engine
         .sources
         .iter()
-        .map(|s| {
-            let h = s.health();
-            json!({
-                "name": s.config.name,
-                "kind": s.config.kind.name(),
-                "lastError": h.last_error.map(|e| e.as_str()),
-                "consecutiveFailures": h.consecutive_failures,
-            })
-        })
+        .map(|s| s.health_json())
         .collect();
     axum::Json(json!({ "status": "ready", "sources": sources }))
 }

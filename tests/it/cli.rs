@@ -13,7 +13,7 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-struct Server(Child);
+pub struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -22,7 +22,7 @@ impl Drop for Server {
     }
 }
 
-async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) {
+pub async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) {
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_simpul"));
     cmd.args(["serve", "--dir"])
@@ -47,7 +47,7 @@ async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) 
     panic!("simpul did not become ready on {url}");
 }
 
-async fn post(url: &str, query: &str) -> serde_json::Value {
+pub async fn post(url: &str, query: &str) -> serde_json::Value {
     reqwest::Client::new()
         .post(format!("{url}/graphql"))
         .json(&serde_json::json!({ "query": query }))

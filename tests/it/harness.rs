@@ -100,6 +100,7 @@ pub struct Upstream {
     pub hits: Arc<AtomicUsize>,
     pub delay_ms: Arc<AtomicU64>,
     pub fail: Arc<AtomicBool>,
+    server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Upstream {
@@ -110,23 +111,67 @@ impl Upstream {
             hits: Default::default(),
             delay_ms: Default::default(),
             fail: Default::default(),
+            server: Default::default(),
         };
-        let state = up.clone();
-        let app = axum::Router::new().fallback(move |req: Request| {
-            let state = state.clone();
-            async move { state.handle(req).await }
-        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind upstream");
         let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Upstream {
+        let up = Upstream {
             url: format!("http://{addr}"),
             ..up
+        };
+        up.serve(listener);
+        up
+    }
+
+    /// Accepts connections until [`Upstream::kill`]; each connection is a task of the accept
+    /// loop, so killing it closes the listener and every open connection: connection refused.
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let state = self.clone();
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let state = state.clone();
+            async move { state.handle(req).await }
+        });
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                connections.spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+        *self.server.lock().expect("server") = Some(task);
+    }
+
+    /// Stops the upstream: new connections are refused, open ones are closed.
+    pub fn kill(&self) {
+        if let Some(task) = self.server.lock().expect("server").take() {
+            task.abort();
         }
+    }
+
+    /// Starts the upstream again on the same port.
+    pub async fn restart(&self) {
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let mut tries = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(&addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("rebind {addr}: {e}"),
+            }
+        };
+        self.serve(listener);
     }
 
     pub fn calls(&self) -> usize {
@@ -180,6 +225,8 @@ impl Upstream {
             .collect();
         let body = match path {
             "/posts" => Value::Array((1..=100).map(Self::post).collect()),
+            // A distinct page per query value: ~8 KB each, for flooding a cache with keys.
+            p if p.starts_with("/pages/") => Value::Array((1..=100).map(Self::post).collect()),
             "/users" => Value::Array(
                 ids.iter()
                     .filter(|&&i| (1..=10).contains(&i))

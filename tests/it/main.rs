@@ -1,6 +1,7 @@
 //! One integration-test binary: the gateway against real upstreams on loopback, real
 //! PostgreSQL and MariaDB, and the data-driven case folders in tests/cases/.
 
+mod access;
 mod backends;
 mod blog;
 mod cases;
@@ -10,3 +11,4 @@ mod harness;
 mod http_spec;
 mod injection;
 mod partial;
+mod resilience;
