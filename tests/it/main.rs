@@ -11,4 +11,5 @@ mod harness;
 mod http_spec;
 mod injection;
 mod partial;
+mod queries;
 mod resilience;
