@@ -99,7 +99,7 @@ pub enum FieldPlan {
     Namespace,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Lookup {
     /// Try each key in order on the parent row.
     Keys(Vec<String>),

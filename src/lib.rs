@@ -12,6 +12,7 @@ pub mod config;
 pub mod connectors;
 pub mod diagnostic;
 pub mod error;
+pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod server;

@@ -196,7 +196,7 @@ fn input(def: &InputDef) -> InputValue {
     v
 }
 
-fn out_kind(engine: &Engine, ty: &Type) -> OutKind {
+pub(crate) fn out_kind(engine: &Engine, ty: &Type) -> OutKind {
     let name = named(ty);
     match name {
         "Int" => OutKind::Int,

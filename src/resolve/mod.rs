@@ -74,33 +74,43 @@ pub async fn bound(
     let state = ctx
         .data::<Arc<RequestState>>()
         .map_err(|_| graphql_error(ErrorCode::Internal, "request state missing"))?;
-    state.note_binding(binding.cache.ttl, binding.shareable && !binding.uses_auth);
     let parent = ctx.parent_value.try_downcast_ref::<Node>().ok();
     let args = args_json(ctx);
+    let (group, rows) = rows(engine, binding, state, &args, parent)
+        .await
+        .map_err(|e| e.to_graphql())?;
+    Ok(value::from_rows(out, &group, &rows))
+}
+
+/// The rows a bound field has for `parent` (None at the root): its group and their indexes.
+pub async fn rows(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    args: &Value,
+    parent: Option<&Node>,
+) -> Result<(Arc<Group>, Vec<usize>), SourceError> {
+    state.note_binding(binding.cache.ttl, binding.shareable && !binding.uses_auth);
     match (&binding.batch, parent) {
         (Some(batch), Some(parent)) => {
-            let index = batched(engine, binding, state, &args, parent)
-                .await
-                .map_err(|e| e.to_graphql())?;
+            let index = batched(engine, binding, state, args, parent).await?;
             let key = get_path(parent.row(), &batch.parent.path).and_then(key_string);
-            let empty = Vec::new();
             let rows = key
                 .as_ref()
                 .and_then(|k| index.by_key.get(k))
-                .unwrap_or(&empty);
-            Ok(value::from_rows(out, &index.group, rows))
+                .cloned()
+                .unwrap_or_default();
+            Ok((index.group.clone(), rows))
         }
         _ => {
             let values = Values {
-                args: &args,
+                args,
                 parent: parent.map(Node::row),
                 auth: &state.auth,
             };
-            let group = single(engine, binding, state, &values)
-                .await
-                .map_err(|e| e.to_graphql())?;
+            let group = single(engine, binding, state, &values).await?;
             let all: Vec<usize> = (0..group.rows().len()).collect();
-            Ok(value::from_rows(out, &group, &all))
+            Ok((group, all))
         }
     }
 }
@@ -211,7 +221,7 @@ fn finish(
 }
 
 /// Fetches a batched field once for every parent in `parent`'s group.
-async fn batched(
+pub(crate) async fn batched(
     engine: &Engine,
     binding: &Binding,
     state: &Arc<RequestState>,

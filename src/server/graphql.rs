@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use crate::cache::response::ResponseCache;
 use crate::error::ErrorCode;
+use crate::plan::Planner;
 use crate::resolve::request::RequestState;
 use crate::resolve::request::cached_sources_json;
 
@@ -87,6 +88,11 @@ fn request_error(media: MediaType, message: &str) -> Response {
     };
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadRequest.as_str() } }] });
     respond(status, media, body.to_string().into_bytes())
+}
+
+fn too_long(media: MediaType) -> Response {
+    let body = json!({ "errors": [{ "message": "the request took too long", "extensions": { "code": ErrorCode::SourceTimeout.as_str() } }] });
+    respond(StatusCode::OK, media, body.to_string().into_bytes())
 }
 
 fn not_acceptable() -> Response {
@@ -255,6 +261,49 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
         return respond(StatusCode::OK, media, body);
     }
     let request_state = Arc::new(RequestState::new(Value::Object(Default::default())));
+    let timeout = state.engine.blueprint.limits.request_timeout;
+    let no_variables = p
+        .variables
+        .as_ref()
+        .is_none_or(|v| v.as_object().is_some_and(|m| m.is_empty()));
+    let plan_key = no_variables.then(|| Planner::key(&p.query, p.operation_name.as_deref()));
+    if let Some(key) = &plan_key
+        && let Some(Some(plan)) = state.planner.get(key)
+    {
+        let Ok(planned) = tokio::time::timeout(
+            timeout,
+            crate::plan::execute(&state.engine, &plan, &request_state),
+        )
+        .await
+        else {
+            return too_long(media);
+        };
+        if let (Some(cache), Some(key)) = (&state.responses, response_key)
+            && planned.errors.is_empty()
+            && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
+        {
+            cache.insert(key, planned.data.clone().into(), request_state.uses(), ttl);
+        }
+        let mut body = Vec::with_capacity(planned.data.len() + 512);
+        body.extend_from_slice(b"{\"data\":");
+        body.extend_from_slice(&planned.data);
+        if !planned.errors.is_empty() {
+            body.extend_from_slice(b",\"errors\":");
+            let _ = serde_json::to_writer(&mut body, &planned.errors);
+        }
+        body.extend_from_slice(b",\"extensions\":{\"sources\":");
+        let _ = serde_json::to_writer(
+            &mut body,
+            &request_state.sources_json(&state.engine.sources),
+        );
+        body.extend_from_slice(b"}}");
+        let mut r = respond(StatusCode::OK, media, body);
+        // Tells operators (and tests) the compiled plan answered, not the generic executor.
+        r.headers_mut()
+            .insert("simpul-plan", HeaderValue::from_static("compiled"));
+        return r;
+    }
+    let learn = plan_key.map(|k| (k, p.query.clone(), p.operation_name.clone()));
     let mut request = async_graphql::Request::new(p.query).data(request_state.clone());
     if let Some(name) = p.operation_name {
         request = request.operation_name(name);
@@ -262,14 +311,15 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
     if let Some(vars) = p.variables {
         request = request.variables(Variables::from_json(vars));
     }
-    let timeout = state.engine.blueprint.limits.request_timeout;
     let mut response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
         Ok(r) => r,
-        Err(_) => {
-            let body = json!({ "errors": [{ "message": "the request took too long", "extensions": { "code": ErrorCode::SourceTimeout.as_str() } }] });
-            return respond(StatusCode::OK, media, body.to_string().into_bytes());
-        }
+        Err(_) => return too_long(media),
     };
+    if response.errors.is_empty()
+        && let Some((key, query, operation)) = learn
+    {
+        state.planner.learn(key, &query, operation.as_deref());
+    }
     // A failed non-null bound field was already reported with its path; the executor's own
     // "non-null" complaint about the same path adds nothing for a client.
     let reported: Vec<_> = response

@@ -24,6 +24,8 @@ pub struct AppState {
     pub schema: async_graphql::dynamic::Schema,
     /// The whole-response cache, when `[cache] response = true`.
     pub responses: Option<Arc<crate::cache::response::ResponseCache>>,
+    /// Compiled plans of operations seen before.
+    pub planner: Arc<crate::plan::Planner>,
 }
 
 impl AppState {
@@ -42,10 +44,12 @@ impl AppState {
                 engine.blueprint.cache.max_memory / 4,
             ))
         });
+        let planner = Arc::new(crate::plan::Planner::new(engine.clone()));
         Ok(AppState {
             engine,
             schema,
             responses,
+            planner,
         })
     }
 }

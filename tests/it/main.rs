@@ -11,5 +11,6 @@ mod harness;
 mod http_spec;
 mod injection;
 mod partial;
+mod plan;
 mod queries;
 mod resilience;

@@ -1,0 +1,289 @@
+//! Execution plans: an operation compiled once into the fields to fetch and write, so a hot
+//! operation skips parsing, validation and the generic executor on every later request.
+//!
+//! async-graphql still parses and validates each operation the first time (and answers every
+//! operation this module does not plan: variables, directives, introspection, interfaces
+//! and unions). Once an operation has run through it without an error, its plan is
+//! compiled; later requests with the same text are fetched level by level and written
+//! straight into the response bytes.
+
+mod exec;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_graphql_parser::Positioned;
+use async_graphql_parser::types::{
+    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection,
+    SelectionSet,
+};
+use async_graphql_value::Name;
+use serde_json::Value;
+
+use crate::blueprint::{Binding, FieldPlan, Lookup, TypeDef, TypeDefKind};
+use crate::compile::named;
+use crate::resolve::Engine;
+use crate::resolve::value::{Out, OutKind};
+pub use exec::{Planned, execute};
+
+/// A compiled operation.
+pub struct Plan {
+    root: Vec<PlanField>,
+}
+
+struct PlanField {
+    /// `"key":`, ready to write.
+    key: Vec<u8>,
+    /// The response key, for error paths.
+    name: Arc<str>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// `__typename`: the JSON string, ready to write.
+    Typename(Vec<u8>),
+    /// Read from the parent row; `children` when the value is an object or a list of them.
+    Property {
+        lookup: Lookup,
+        out: Out,
+        suppress: Option<i64>,
+        children: Option<Vec<PlanField>>,
+    },
+    Const {
+        value: Value,
+        out: Out,
+    },
+    Bound {
+        binding: Arc<Binding>,
+        args: Value,
+        out: Out,
+        children: Option<Vec<PlanField>>,
+    },
+    Namespace {
+        children: Vec<PlanField>,
+    },
+    /// A non-public field an interface requires: null with FORBIDDEN.
+    Forbidden,
+}
+
+/// Compiles plans against one engine's blueprint.
+pub struct Planner {
+    engine: Arc<Engine>,
+    types: HashMap<String, usize>,
+    cache: moka::sync::Cache<Arc<str>, Option<Arc<Plan>>>,
+}
+
+impl Planner {
+    pub fn new(engine: Arc<Engine>) -> Planner {
+        let types = engine
+            .blueprint
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        Planner {
+            engine,
+            types,
+            cache: moka::sync::Cache::new(4096),
+        }
+    }
+
+    pub fn key(query: &str, operation: Option<&str>) -> Arc<str> {
+        format!("{query}\u{1f}{}", operation.unwrap_or("")).into()
+    }
+
+    /// The plan of an operation seen before: `Some(None)` when it cannot be planned.
+    pub fn get(&self, key: &Arc<str>) -> Option<Option<Arc<Plan>>> {
+        self.cache.get(key)
+    }
+
+    /// Compiles `query` after async-graphql ran it without an error.
+    pub fn learn(&self, key: Arc<str>, query: &str, operation: Option<&str>) {
+        let plan = async_graphql_parser::parse_query(query)
+            .ok()
+            .and_then(|doc| self.compile(&doc, operation))
+            .map(Arc::new);
+        self.cache.insert(key, plan);
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    fn compile(&self, doc: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
+        let op = match (&doc.operations, operation) {
+            (DocumentOperations::Single(op), _) => op,
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+            _ => return None,
+        };
+        let op = &op.node;
+        if op.ty != OperationType::Query
+            || !op.variable_definitions.is_empty()
+            || !op.directives.is_empty()
+        {
+            return None;
+        }
+        let query = self.type_def(&self.engine.blueprint.query_type)?;
+        let root = self.selection(
+            &op.selection_set.node,
+            query,
+            &doc.fragments,
+            &mut HashSet::new(),
+        )?;
+        Some(Plan { root })
+    }
+
+    fn type_def(&self, name: &str) -> Option<&TypeDef> {
+        self.types
+            .get(name)
+            .map(|&i| &self.engine.blueprint.types[i])
+    }
+
+    fn selection(
+        &self,
+        set: &SelectionSet,
+        ty: &TypeDef,
+        fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+        seen: &mut HashSet<Vec<u8>>,
+    ) -> Option<Vec<PlanField>> {
+        let TypeDefKind::Object { fields, implements } = &ty.kind else {
+            return None;
+        };
+        let applies = |cond: &str| cond == ty.name || implements.iter().any(|i| i == cond);
+        let mut out = Vec::new();
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    let f = &f.node;
+                    if !f.directives.is_empty() {
+                        return None;
+                    }
+                    let name: &str = f.name.node.as_str();
+                    let response_key = f.response_key().node.as_str();
+                    let key =
+                        format!("{}:", serde_json::to_string(response_key).ok()?).into_bytes();
+                    // Merging repeated keys is left to async-graphql.
+                    if !seen.insert(key.clone()) {
+                        return None;
+                    }
+                    let kind = if name == "__typename" {
+                        Kind::Typename(serde_json::to_vec(&ty.name).ok()?)
+                    } else {
+                        let def = fields.iter().find(|d| d.name == name)?;
+                        self.field(def, f, fragments)?
+                    };
+                    out.push(PlanField {
+                        key,
+                        name: response_key.into(),
+                        kind,
+                    });
+                }
+                Selection::FragmentSpread(s) => {
+                    let frag = &fragments.get(&s.node.fragment_name.node)?.node;
+                    if !s.node.directives.is_empty() || !frag.directives.is_empty() {
+                        return None;
+                    }
+                    if applies(frag.type_condition.node.on.node.as_str()) {
+                        out.extend(self.selection(
+                            &frag.selection_set.node,
+                            ty,
+                            fragments,
+                            seen,
+                        )?);
+                    }
+                }
+                Selection::InlineFragment(i) => {
+                    if !i.node.directives.is_empty() {
+                        return None;
+                    }
+                    if i.node
+                        .type_condition
+                        .as_ref()
+                        .is_none_or(|c| applies(c.node.on.node.as_str()))
+                    {
+                        out.extend(self.selection(
+                            &i.node.selection_set.node,
+                            ty,
+                            fragments,
+                            seen,
+                        )?);
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn field(
+        &self,
+        def: &crate::blueprint::FieldDef,
+        f: &async_graphql_parser::types::Field,
+        fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+    ) -> Option<Kind> {
+        if !def.public {
+            return Some(Kind::Forbidden);
+        }
+        let kind = crate::schema::out_kind(&self.engine, &def.ty);
+        if matches!(kind, OutKind::Abstract { .. }) {
+            return None;
+        }
+        let children = match kind {
+            OutKind::Object => {
+                let child = self.type_def(named(&def.ty))?;
+                if !child.public {
+                    return None;
+                }
+                Some(self.selection(
+                    &f.selection_set.node,
+                    child,
+                    fragments,
+                    &mut HashSet::new(),
+                )?)
+            }
+            _ => None,
+        };
+        let out = Out {
+            ty: def.ty.clone(),
+            kind,
+            field: def.name.as_str().into(),
+        };
+        Some(match &def.plan {
+            FieldPlan::Property(lookup) => Kind::Property {
+                lookup: lookup.clone(),
+                out,
+                suppress: def.suppress_below,
+                children,
+            },
+            FieldPlan::Const(value) if children.is_none() => Kind::Const {
+                value: value.clone(),
+                out,
+            },
+            FieldPlan::Const(_) => return None,
+            FieldPlan::Namespace => Kind::Namespace {
+                children: children?,
+            },
+            FieldPlan::Bound(id) => {
+                let mut args = serde_json::Map::new();
+                for (name, value) in &f.arguments {
+                    let v = value.node.clone().into_const()?.into_json().ok()?;
+                    args.insert(name.node.to_string(), v);
+                }
+                for a in &def.args {
+                    if !args.contains_key(&a.name)
+                        && let Some(d) = &a.default
+                    {
+                        args.insert(a.name.clone(), d.clone().into_json().ok()?);
+                    }
+                }
+                Kind::Bound {
+                    binding: self.engine.blueprint.bindings[*id].clone(),
+                    args: Value::Object(args),
+                    out,
+                    children,
+                }
+            }
+        })
+    }
+}

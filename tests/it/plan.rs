@@ -1,0 +1,99 @@
+//! Compiled plans answer exactly what async-graphql's executor answers: the first request of
+//! an operation runs through async-graphql, later ones through the plan.
+
+use serde_json::Value;
+
+use crate::harness::{TestApp, Upstream, copy_deployment, repo_root};
+
+async fn post(app: &TestApp, query: &str) -> (bool, Value) {
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .expect("send");
+    let planned = r.headers().get("simpul-plan").is_some();
+    (planned, r.json().await.expect("json"))
+}
+
+/// data, errors without locations, and each source's calls.
+fn comparable(mut v: Value) -> Value {
+    if let Some(errors) = v.get_mut("errors").and_then(Value::as_array_mut) {
+        for e in errors {
+            if let Some(m) = e.as_object_mut() {
+                m.remove("locations");
+            }
+        }
+    }
+    let calls: Vec<Value> = v["extensions"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| serde_json::json!([s["name"], s["calls"], s.get("error")]))
+        .collect();
+    serde_json::json!({ "data": v["data"], "errors": v.get("errors"), "calls": calls })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planned_answers_equal_the_generic_executor_on_every_dashboard_query() {
+    let dir = copy_deployment(&repo_root());
+    let app = TestApp::spawn(dir.path(), &[]).await;
+    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("queries"))
+        .expect("queries")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
+        .collect();
+    files.sort();
+    let mut planned_count = 0;
+    for f in files {
+        let q = std::fs::read_to_string(&f).expect("query");
+        let (first_planned, first) = post(&app, &q).await;
+        assert!(!first_planned, "the first run goes through async-graphql");
+        let (planned, second) = post(&app, &q).await;
+        planned_count += usize::from(planned);
+        assert_eq!(comparable(second), comparable(first), "{}", f.display());
+    }
+    assert!(
+        planned_count >= 5,
+        "most dashboard queries are planned ({planned_count})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn planned_blog_queries_keep_batching_and_partial_results() {
+    let upstream = Upstream::start().await;
+    let app = TestApp::spawn(
+        &repo_root().join("tests/cases/blog_batched"),
+        &[("UPSTREAM_URL", &upstream.url)],
+    )
+    .await;
+    let q = "{ greet posts { id title author: user { name email } } }";
+    let (_, first) = post(&app, q).await;
+    upstream.reset();
+    let (planned, second) = post(&app, q).await;
+    assert!(planned);
+    assert_eq!(second["data"], first["data"]);
+    assert_eq!(upstream.calls(), 2, "two calls for the planned request too");
+
+    upstream
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (planned, failed) = post(&app, q).await;
+    assert!(planned);
+    assert_eq!(failed["data"]["greet"], "Hello World!");
+    assert_eq!(failed["data"]["posts"], Value::Null);
+    assert_eq!(failed["errors"][0]["extensions"]["code"], "SOURCE_ERROR");
+    assert_eq!(failed["errors"][0]["path"], serde_json::json!(["posts"]));
+
+    let (planned, _) = post(&app, "query($n: Int) { greet }").await;
+    assert!(
+        !planned,
+        "operations with variables go through async-graphql"
+    );
+    let (_, r) = post(&app, "{ nope }").await;
+    assert!(r["errors"].is_array());
+    let (planned, _) = post(&app, "{ nope }").await;
+    assert!(!planned, "an invalid operation is never planned");
+}
