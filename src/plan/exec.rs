@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{Kind, Plan, PlanField};
 use crate::blueprint::Lookup;
 use crate::error::{ErrorCode, SourceError};
-use crate::resolve::node::{Group, Node, get_path, key_string};
+use crate::resolve::node::{Group, Node, get_path};
 use crate::resolve::request::RequestState;
 use crate::resolve::value::{Out, scalar};
 use crate::resolve::{self, Engine};
@@ -189,15 +189,7 @@ async fn bound_rows(
             nodes
                 .iter()
                 .map(|n| match indexes.get(&n.group.id) {
-                    Some(Ok(index)) => {
-                        let key = get_path(n.row(), &batch.parent.path).and_then(key_string);
-                        let rows = key
-                            .as_ref()
-                            .and_then(|k| index.by_key.get(k))
-                            .cloned()
-                            .unwrap_or_default();
-                        Ok((index.group.clone(), rows))
-                    }
+                    Some(Ok(index)) => Ok(index.rows_of(batch, n)),
                     Some(Err(e)) => Err(e.clone()),
                     None => Err(SourceError::new(
                         ErrorCode::Internal,
@@ -386,12 +378,10 @@ fn write_children(
 /// A scalar (or list of scalars) bound field: the single column of each row.
 fn write_scalar_rows(o: &Out, group: &Group, idx: &[usize], out: &mut Vec<u8>) {
     let rows = group.rows();
-    let cell = |row: &Value| -> Value {
-        match row {
-            Value::Object(m) if m.len() == 1 => m.values().next().cloned().unwrap_or(Value::Null),
-            Value::Object(m) => m.get(o.field.as_ref()).cloned().unwrap_or(Value::Null),
-            other => other.clone(),
-        }
+    let cell = |row: &'_ Value| -> Value {
+        crate::resolve::value::cell(o, row)
+            .cloned()
+            .unwrap_or(Value::Null)
     };
     if o.is_list() {
         let inner = match &o.ty.base {

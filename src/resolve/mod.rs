@@ -94,13 +94,7 @@ pub async fn rows(
     match (&binding.batch, parent) {
         (Some(batch), Some(parent)) => {
             let index = batched(engine, binding, state, args, parent).await?;
-            let key = get_path(parent.row(), &batch.parent.path).and_then(key_string);
-            let rows = key
-                .as_ref()
-                .and_then(|k| index.by_key.get(k))
-                .cloned()
-                .unwrap_or_default();
-            Ok((index.group.clone(), rows))
+            Ok(index.rows_of(batch, parent))
         }
         _ => {
             let values = Values {

@@ -26,6 +26,24 @@ pub struct BatchIndex {
     pub by_key: HashMap<String, Vec<usize>>,
 }
 
+impl BatchIndex {
+    /// The rows of `parent`: those whose batch key equals the parent's value.
+    pub fn rows_of(
+        &self,
+        batch: &crate::blueprint::Batch,
+        parent: &super::node::Node,
+    ) -> (Arc<Group>, Vec<usize>) {
+        let key = super::node::get_path(parent.row(), &batch.parent.path)
+            .and_then(super::node::key_string);
+        let rows = key
+            .as_ref()
+            .and_then(|k| self.by_key.get(k))
+            .cloned()
+            .unwrap_or_default();
+        (self.group.clone(), rows)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CacheState {
     Hit,

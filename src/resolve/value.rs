@@ -142,6 +142,16 @@ pub fn composite(out: &Out, node: Node) -> FieldValue<'static> {
     }
 }
 
+/// The value a scalar bound field takes from one row: its only column, or the column named
+/// like the field; a non-object row is the value itself.
+pub fn cell<'r>(out: &Out, row: &'r Value) -> Option<&'r Value> {
+    match row {
+        Value::Object(m) if m.len() == 1 => m.values().next(),
+        Value::Object(m) => m.get(out.field.as_ref()),
+        other => Some(other),
+    }
+}
+
 /// Rows `indices` of `group` as the value of a bound field: all rows for a list, the first
 /// for an object, a column for scalars.
 pub fn from_rows(out: &Out, group: &Arc<Group>, indices: &[usize]) -> Option<FieldValue<'static>> {
@@ -169,13 +179,7 @@ pub fn from_rows(out: &Out, group: &Arc<Group>, indices: &[usize]) -> Option<Fie
             })
         };
     }
-    let cell = |row: &Value| -> Value {
-        match row {
-            Value::Object(m) if m.len() == 1 => m.values().next().cloned().unwrap_or(Value::Null),
-            Value::Object(m) => m.get(out.field.as_ref()).cloned().unwrap_or(Value::Null),
-            other => other.clone(),
-        }
-    };
+    let cell = |row: &Value| cell(out, row).cloned().unwrap_or(Value::Null);
     if out.is_list() {
         let inner = match &out.ty.base {
             BaseType::List(inner) => inner.as_ref(),
