@@ -29,6 +29,8 @@ pub struct TypeDef {
     pub kind: TypeDefKind,
     /// False when `@access(tier: INTERNAL | RESTRICTED)` marks the whole type.
     pub public: bool,
+    /// Line and column of its name in schema.graphql.
+    pub at: (usize, usize),
 }
 
 #[derive(Debug)]

@@ -278,6 +278,7 @@ fn compile_type(
     cx: &mut fields::Cx,
 ) -> Option<TypeDef> {
     let def = def.node;
+    let at = (def.name.pos.line, def.name.pos.column);
     let name = def.name.node.to_string();
     let description = def.description.map(|d| d.node);
     let public = fields::access_tier(&def.directives).is_none_or(|t| t == "PUBLIC");
@@ -393,6 +394,7 @@ fn compile_type(
         description,
         kind,
         public,
+        at,
     })
 }
 
@@ -424,8 +426,8 @@ fn check_interfaces(
             if kinds.get(iface) != Some(&NamedKind::Interface) {
                 diags.push(Diagnostic::new(
                     SCHEMA_FILE,
-                    1,
-                    1,
+                    t.at.0,
+                    t.at.1,
                     format!(
                         "type {} implements {iface}, which is not an interface",
                         t.name
@@ -442,8 +444,8 @@ fn check_interfaces(
             {
                 diags.push(Diagnostic::new(
                     SCHEMA_FILE,
-                    1,
-                    1,
+                    t.at.0,
+                    t.at.1,
                     format!(
                         "type {} implements {iface} but has no field {missing}",
                         t.name

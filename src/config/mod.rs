@@ -429,8 +429,25 @@ pub fn load_connector(
                 HttpFormat::Json
             }
         };
+        let base_url = expand(&http.base_url);
+        if !["http://", "https://", "file:"]
+            .iter()
+            .any(|p| base_url.starts_with(p))
+            && !http.base_url.contains("${env.")
+        {
+            let (l, c) = line_col(text, text.find("base_url").unwrap_or(0));
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    l,
+                    c,
+                    format!("base_url '{base_url}' is not an http(s) URL"),
+                )
+                .hint("write base_url = \"https://host/prefix\", or file:DIR for JSON snapshots"),
+            );
+        }
         kinds.push(ConnectorKind::Http {
-            base_url: expand(&http.base_url),
+            base_url,
             headers: http
                 .headers
                 .iter()

@@ -62,3 +62,9 @@ async fn sql_the_database_rejects_is_reported_at_its_binding() {
     );
     insta::assert_snapshot!("check_sql", out);
 }
+
+#[tokio::test]
+async fn type_interface_union_and_argument_mistakes_are_reported() {
+    let out = check_output("more").await;
+    insta::assert_snapshot!("check_more", out);
+}
