@@ -15,7 +15,7 @@ use crate::blueprint::Lookup;
 use crate::error::{ErrorCode, SourceError};
 use crate::resolve::node::{Group, Node, get_path};
 use crate::resolve::request::RequestState;
-use crate::resolve::value::{Out, scalar};
+use crate::resolve::value::{Out, OutKind, scalar};
 use crate::resolve::{self, Engine};
 
 type Rows = Result<(Arc<Group>, Vec<usize>), SourceError>;
@@ -217,8 +217,8 @@ fn read<'v>(lookup: &Lookup, row: &'v Value) -> Option<&'v Value> {
     }
 }
 
-enum Seg {
-    Key(Arc<str>),
+enum Seg<'p> {
+    Key(&'p str),
     Index(usize),
 }
 
@@ -226,7 +226,7 @@ fn error(path: &[Seg], message: String, code: ErrorCode, connector: Option<&str>
     let path: Vec<Value> = path
         .iter()
         .map(|s| match s {
-            Seg::Key(k) => Value::from(k.as_ref()),
+            Seg::Key(k) => Value::from(*k),
             Seg::Index(i) => Value::from(*i),
         })
         .collect();
@@ -237,12 +237,12 @@ fn error(path: &[Seg], message: String, code: ErrorCode, connector: Option<&str>
     json!({ "message": message, "path": path, "extensions": ext })
 }
 
-fn write_object(
-    fields: &[PlanField],
+fn write_object<'p>(
+    fields: &'p [PlanField],
     level: &[Fetched],
     node: &Node,
     pos: usize,
-    path: &mut Vec<Seg>,
+    path: &mut Vec<Seg<'p>>,
     out: &mut Vec<u8>,
     errors: &mut Vec<Value>,
 ) {
@@ -252,7 +252,7 @@ fn write_object(
             out.push(b',');
         }
         out.extend_from_slice(&f.key);
-        path.push(Seg::Key(f.name.clone()));
+        path.push(Seg::Key(&f.name));
         match (&f.kind, fetched) {
             (Kind::Typename(t), _) => out.extend_from_slice(t),
             (Kind::Const { value, out: o }, _) => write_value(o, &o.ty, value, out),
@@ -315,12 +315,12 @@ fn write_object(
     out.push(b'}');
 }
 
-fn write_children(
+fn write_children<'p>(
     list: bool,
-    f: &PlanField,
+    f: &'p PlanField,
     ch: &Children,
     pos: usize,
-    path: &mut Vec<Seg>,
+    path: &mut Vec<Seg<'p>>,
     out: &mut Vec<u8>,
     errors: &mut Vec<Value>,
 ) {
@@ -426,6 +426,7 @@ fn write_value(o: &Out, ty: &async_graphql_parser::types::Type, v: &Value, out: 
             write_value(o, inner, single, out);
             out.push(b']');
         }
+        (BaseType::Named(_), v) if write_plain(&o.kind, v, out) => {}
         (BaseType::Named(_), v) => match scalar(&o.kind, v) {
             Some(g) => {
                 if serde_json::to_writer(&mut *out, &g).is_err() {
@@ -434,5 +435,30 @@ fn write_value(o: &Out, ty: &async_graphql_parser::types::Type, v: &Value, out: 
             }
             None => out.extend_from_slice(b"null"),
         },
+    }
+}
+
+/// Writes a value that needs no conversion for its declared type without building a
+/// GraphQL value first (the common case: a string column for a String field, an integer
+/// for an Int). Returns false when the value needs `scalar`'s coercion.
+fn write_plain(kind: &OutKind, v: &Value, out: &mut Vec<u8>) -> bool {
+    match (kind, v) {
+        (OutKind::String | OutKind::Id | OutKind::Enum, Value::String(s)) => {
+            serde_json::to_writer(&mut *out, s.as_str()).is_ok()
+        }
+        (OutKind::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => {
+            let mut buf = itoa::Buffer::new();
+            match n.as_i64() {
+                Some(i) => out.extend_from_slice(buf.format(i).as_bytes()),
+                None => return false,
+            }
+            true
+        }
+        (OutKind::Float, Value::Number(n)) => serde_json::to_writer(&mut *out, n).is_ok(),
+        (OutKind::Boolean, Value::Bool(b)) => {
+            out.extend_from_slice(if *b { b"true" } else { b"false" });
+            true
+        }
+        _ => false,
     }
 }

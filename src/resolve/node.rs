@@ -88,6 +88,20 @@ pub fn key_string(v: &Value) -> Option<String> {
     }
 }
 
+/// Calls `f` with the match string of `v` (see [`key_string`]), without allocating for
+/// strings and integers.
+pub fn with_key<R>(v: &Value, f: impl FnOnce(&str) -> R) -> Option<R> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(f(s)),
+        Value::Number(n) if n.is_i64() => {
+            let mut buf = itoa::Buffer::new();
+            Some(f(buf.format(n.as_i64().unwrap_or_default())))
+        }
+        other => key_string(other).map(|k| f(&k)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

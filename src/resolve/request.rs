@@ -33,12 +33,9 @@ impl BatchIndex {
         batch: &crate::blueprint::Batch,
         parent: &super::node::Node,
     ) -> (Arc<Group>, Vec<usize>) {
-        let key = super::node::get_path(parent.row(), &batch.parent.path)
-            .and_then(super::node::key_string);
-        let rows = key
-            .as_ref()
-            .and_then(|k| self.by_key.get(k))
-            .cloned()
+        let rows = super::node::get_path(parent.row(), &batch.parent.path)
+            .and_then(|v| super::node::with_key(v, |k| self.by_key.get(k).cloned()))
+            .flatten()
             .unwrap_or_default();
         (self.group.clone(), rows)
     }
