@@ -18,7 +18,7 @@ use crate::resolve::request::RequestState;
 use crate::resolve::value::{Out, OutKind, scalar};
 use crate::resolve::{self, Engine};
 
-type Rows = Result<(Arc<Group>, Vec<usize>), SourceError>;
+type Rows = Result<(Arc<Group>, Arc<[usize]>), SourceError>;
 
 /// What one field fetched for every node of its level.
 enum Fetched {
@@ -38,17 +38,15 @@ struct Children {
     level: Vec<Fetched>,
 }
 
-/// The `data` of a planned operation, serialized, and its errors.
-pub struct Planned {
-    pub data: Vec<u8>,
-    pub errors: Vec<Value>,
-}
-
-/// Runs `plan`.
-pub async fn execute(engine: &Engine, plan: &Plan, state: &Arc<RequestState>) -> Planned {
+/// Runs `plan`, appending its `data` to `out`; returns its errors.
+pub async fn execute(
+    engine: &Engine,
+    plan: &Plan,
+    state: &Arc<RequestState>,
+    out: &mut Vec<u8>,
+) -> Vec<Value> {
     let root = [Node::single(Value::Object(Default::default()))];
     let level = fetch_level(engine, state, &plan.root, &root, true).await;
-    let mut data = Vec::with_capacity(4096);
     let mut errors = Vec::new();
     write_object(
         &plan.root,
@@ -56,10 +54,10 @@ pub async fn execute(engine: &Engine, plan: &Plan, state: &Arc<RequestState>) ->
         &root[0],
         0,
         &mut Vec::new(),
-        &mut data,
+        out,
         &mut errors,
     );
-    Planned { data, errors }
+    errors
 }
 
 fn fetch_level<'a>(

@@ -24,11 +24,24 @@ use crate::blueprint::{Binding, FieldPlan, Lookup, TypeDef, TypeDefKind};
 use crate::compile::named;
 use crate::resolve::Engine;
 use crate::resolve::value::{Out, OutKind};
-pub use exec::{Planned, execute};
+pub use exec::execute;
 
 /// A compiled operation.
 pub struct Plan {
     root: Vec<PlanField>,
+    /// Size of the last answer, so the next one's buffer is allocated once.
+    size_hint: std::sync::atomic::AtomicUsize,
+}
+
+impl Plan {
+    pub fn size_hint(&self) -> usize {
+        self.size_hint.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn note_size(&self, size: usize) {
+        self.size_hint
+            .store(size, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 struct PlanField {
@@ -132,7 +145,10 @@ impl Planner {
             &doc.fragments,
             &mut HashSet::new(),
         )?;
-        Some(Plan { root })
+        Some(Plan {
+            root,
+            size_hint: Default::default(),
+        })
     }
 
     fn type_def(&self, name: &str) -> Option<&TypeDef> {

@@ -8,7 +8,6 @@ pub mod render;
 pub mod request;
 pub mod value;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -89,7 +88,7 @@ pub async fn rows(
     state: &Arc<RequestState>,
     args: &Value,
     parent: Option<&Node>,
-) -> Result<(Arc<Group>, Vec<usize>), SourceError> {
+) -> Result<(Arc<Group>, Arc<[usize]>), SourceError> {
     state.note_binding(binding.cache.ttl, binding.shareable && !binding.uses_auth);
     match (&binding.batch, parent) {
         (Some(batch), Some(parent)) => {
@@ -103,7 +102,7 @@ pub async fn rows(
                 auth: &state.auth,
             };
             let group = single(engine, binding, state, &values).await?;
-            let all: Vec<usize> = (0..group.rows().len()).collect();
+            let all: Arc<[usize]> = (0..group.rows().len()).collect();
             Ok((group, all))
         }
     }
@@ -253,18 +252,24 @@ async fn load_batch(
         ));
     };
     // Distinct parent keys, in first-seen order.
-    let mut seen = std::collections::HashSet::new();
-    let keys: Vec<Value> = parents
+    let mut seen: rustc_hash::FxHashSet<String> = Default::default();
+    let mut keys: Vec<Value> = Vec::new();
+    for v in parents
         .rows()
         .iter()
         .filter_map(|row| get_path(row, &batch.parent.path))
-        .filter(|v| key_string(v).is_some_and(|k| seen.insert(k)))
-        .cloned()
-        .collect();
+    {
+        // Parents repeat keys (100 posts, 10 authors): allocate only for a new one.
+        let new =
+            node::with_key(v, |k| !seen.contains(k) && seen.insert(k.to_string())).unwrap_or(false);
+        if new {
+            keys.push(v.clone());
+        }
+    }
     if keys.is_empty() {
         return Ok(Arc::new(BatchIndex {
             group: Group::new(GroupRows::Owned(Vec::new())),
-            by_key: HashMap::new(),
+            by_key: Default::default(),
         }));
     }
     let values = Values {
@@ -295,11 +300,12 @@ async fn load_batch(
                 .collect(),
         ))
     };
-    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut lists: rustc_hash::FxHashMap<String, Vec<usize>> = Default::default();
     for (i, row) in group.rows().iter().enumerate() {
         if let Some(k) = row.get(&batch.key).and_then(key_string) {
-            by_key.entry(k).or_default().push(i);
+            lists.entry(k).or_default().push(i);
         }
     }
+    let by_key = lists.into_iter().map(|(k, v)| (k, Arc::from(v))).collect();
     Ok(Arc::new(BatchIndex { group, by_key }))
 }

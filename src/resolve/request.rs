@@ -23,7 +23,8 @@ pub type BatchCell = Arc<OnceCell<Result<Arc<BatchIndex>, SourceError>>>;
 /// A batched level: the rows fetched for all parents and, per parent key, its rows.
 pub struct BatchIndex {
     pub group: Arc<Group>,
-    pub by_key: HashMap<String, Vec<usize>>,
+    /// Fast hashing: this map is probed once per parent row.
+    pub by_key: rustc_hash::FxHashMap<String, Arc<[usize]>>,
 }
 
 impl BatchIndex {
@@ -32,11 +33,11 @@ impl BatchIndex {
         &self,
         batch: &crate::blueprint::Batch,
         parent: &super::node::Node,
-    ) -> (Arc<Group>, Vec<usize>) {
+    ) -> (Arc<Group>, Arc<[usize]>) {
         let rows = super::node::get_path(parent.row(), &batch.parent.path)
             .and_then(|v| super::node::with_key(v, |k| self.by_key.get(k).cloned()))
             .flatten()
-            .unwrap_or_default();
+            .unwrap_or_else(|| Arc::from(Vec::new()));
         (self.group.clone(), rows)
     }
 }

@@ -270,26 +270,31 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
     if let Some(key) = &plan_key
         && let Some(Some(plan)) = state.planner.get(key)
     {
-        let Ok(planned) = tokio::time::timeout(
+        let mut body = Vec::with_capacity(plan.size_hint() + 512);
+        body.extend_from_slice(b"{\"data\":");
+        let data_start = body.len();
+        let Ok(errors) = tokio::time::timeout(
             timeout,
-            crate::plan::execute(&state.engine, &plan, &request_state),
+            crate::plan::execute(&state.engine, &plan, &request_state, &mut body),
         )
         .await
         else {
             return too_long(media);
         };
         if let (Some(cache), Some(key)) = (&state.responses, response_key)
-            && planned.errors.is_empty()
+            && errors.is_empty()
             && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
         {
-            cache.insert(key, planned.data.clone().into(), request_state.uses(), ttl);
+            cache.insert(
+                key,
+                bytes::Bytes::copy_from_slice(&body[data_start..]),
+                request_state.uses(),
+                ttl,
+            );
         }
-        let mut body = Vec::with_capacity(planned.data.len() + 512);
-        body.extend_from_slice(b"{\"data\":");
-        body.extend_from_slice(&planned.data);
-        if !planned.errors.is_empty() {
+        if !errors.is_empty() {
             body.extend_from_slice(b",\"errors\":");
-            let _ = serde_json::to_writer(&mut body, &planned.errors);
+            let _ = serde_json::to_writer(&mut body, &errors);
         }
         body.extend_from_slice(b",\"extensions\":{\"sources\":");
         let _ = serde_json::to_writer(
@@ -297,6 +302,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
             &request_state.sources_json(&state.engine.sources),
         );
         body.extend_from_slice(b"}}");
+        plan.note_size(body.len());
         let mut r = respond(StatusCode::OK, media, body);
         // Tells operators (and tests) the compiled plan answered, not the generic executor.
         r.headers_mut()
