@@ -226,6 +226,7 @@ pub(crate) fn out_kind(engine: &Engine, ty: &Type) -> OutKind {
 
 fn field(engine: &Arc<Engine>, def: &FieldDef) -> Field {
     let out = Arc::new(Out {
+        enum_values: None,
         ty: def.ty.clone(),
         kind: out_kind(engine, &def.ty),
         field: def.name.as_str().into(),

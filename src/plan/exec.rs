@@ -273,6 +273,15 @@ fn write_object<'p>(
                     (v, _) => v,
                 };
                 match v {
+                    Some(v) if o.invalid_enum(v) => {
+                        out.extend_from_slice(b"null");
+                        errors.push(error(
+                            path,
+                            format!("internal: invalid item for enum at {}", f.name),
+                            ErrorCode::Internal,
+                            None,
+                        ));
+                    }
                     Some(v) => write_value(o, &o.ty, v, out),
                     None => out.extend_from_slice(b"null"),
                 }

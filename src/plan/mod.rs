@@ -260,7 +260,14 @@ impl Planner {
             }
             _ => None,
         };
+        let enum_values = match (&kind, self.type_def(named(&def.ty)).map(|t| &t.kind)) {
+            (OutKind::Enum, Some(TypeDefKind::Enum { values })) => {
+                Some(values.iter().map(|v| v.name.clone()).collect())
+            }
+            _ => None,
+        };
         let out = Out {
+            enum_values,
             ty: def.ty.clone(),
             kind,
             field: def.name.as_str().into(),

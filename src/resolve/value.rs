@@ -40,6 +40,23 @@ pub struct Out {
     pub kind: OutKind,
     /// The field name, for reading a scalar out of a multi-column row.
     pub field: Arc<str>,
+    /// For enum fields written by a compiled plan: the values the enum declares (the
+    /// generic executor checks them itself).
+    pub enum_values: Option<Arc<[String]>>,
+}
+
+impl Out {
+    /// Whether `v` (or an item of it) is a string the field's enum does not declare.
+    pub fn invalid_enum(&self, v: &Value) -> bool {
+        let Some(values) = &self.enum_values else {
+            return false;
+        };
+        match v {
+            Value::String(s) => !values.iter().any(|e| e == s),
+            Value::Array(items) => items.iter().any(|i| self.invalid_enum(i)),
+            _ => false,
+        }
+    }
 }
 
 impl Out {

@@ -97,3 +97,36 @@ async fn planned_blog_queries_keep_batching_and_partial_results() {
     let (planned, _) = post(&app, "{ nope }").await;
     assert!(!planned, "an invalid operation is never planned");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_planned_enum_never_carries_a_value_the_schema_does_not_declare() {
+    let dir = copy_deployment(&repo_root().join("tests/cases/wilayah_levels"));
+    let app = TestApp::spawn(dir.path(), &[]).await;
+    let q = "{ regency { districts { villages { code kind } } } }";
+    let (_, first) = post(&app, q).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    // The source changes after the plan was learned: a value the enum does not declare.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite:{}",
+        dir.path().join("data/db.db").display()
+    ))
+    .await
+    .expect("db");
+    sqlx::query("UPDATE regions SET village_type = 'KOTA' WHERE code = '35.03.07.2002'")
+        .execute(&db)
+        .await
+        .expect("update");
+    let (planned, second) = post(&app, q).await;
+    assert!(planned);
+    let villages = &second["data"]["regency"]["districts"][0]["villages"];
+    assert_eq!(villages[0]["kind"], "DESA");
+    assert_eq!(
+        villages[1]["kind"],
+        Value::Null,
+        "KOTA is not served: {second}"
+    );
+    assert_eq!(
+        second["errors"][0]["path"],
+        serde_json::json!(["regency", "districts", 0, "villages", 1, "kind"])
+    );
+}
