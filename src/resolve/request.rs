@@ -154,25 +154,42 @@ impl RequestState {
         Value::Array(
             uses.iter()
                 .filter_map(|(&i, u)| {
-                    let s = sources.get(i)?;
-                    let age = now.duration_since(u.oldest).unwrap_or_default();
-                    let mut v = json!({
-                        "name": s.config.name,
-                        "title": s.config.title,
-                        "opd": s.config.opd,
-                        "fetchedAt": chrono::DateTime::<chrono::Utc>::from(u.oldest).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                        "ageSeconds": age.as_secs(),
-                        "cache": u.cache.as_str(),
-                        "calls": u.calls,
-                    });
-                    if let Some(e) = u.error {
-                        v["error"] = json!(e.as_str());
-                    }
-                    Some(v)
+                    Some(source_json(
+                        sources.get(i)?,
+                        now,
+                        u.oldest,
+                        u.cache,
+                        u.calls,
+                        u.error,
+                    ))
                 })
                 .collect(),
         )
     }
+}
+
+/// One entry of `extensions.sources`.
+fn source_json(
+    s: &Source,
+    now: SystemTime,
+    oldest: SystemTime,
+    cache: CacheState,
+    calls: u32,
+    error: Option<ErrorCode>,
+) -> Value {
+    let mut v = json!({
+        "name": s.config.name,
+        "title": s.config.title,
+        "opd": s.config.opd,
+        "fetchedAt": chrono::DateTime::<chrono::Utc>::from(oldest).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "ageSeconds": now.duration_since(oldest).unwrap_or_default().as_secs(),
+        "cache": cache.as_str(),
+        "calls": calls,
+    });
+    if let Some(e) = error {
+        v["error"] = json!(e.as_str());
+    }
+    v
 }
 
 /// `extensions.sources` of a response served whole from the response cache.
@@ -181,16 +198,14 @@ pub fn cached_sources_json(uses: &[(usize, SystemTime)], sources: &[Arc<Source>]
     Value::Array(
         uses.iter()
             .filter_map(|&(i, oldest)| {
-                let s = sources.get(i)?;
-                Some(json!({
-                    "name": s.config.name,
-                    "title": s.config.title,
-                    "opd": s.config.opd,
-                    "fetchedAt": chrono::DateTime::<chrono::Utc>::from(oldest).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "ageSeconds": now.duration_since(oldest).unwrap_or_default().as_secs(),
-                    "cache": CacheState::Hit.as_str(),
-                    "calls": 0,
-                }))
+                Some(source_json(
+                    sources.get(i)?,
+                    now,
+                    oldest,
+                    CacheState::Hit,
+                    0,
+                    None,
+                ))
             })
             .collect(),
     )
