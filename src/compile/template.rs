@@ -120,9 +120,6 @@ impl Template {
         })
     }
 
-    pub fn is_static(&self) -> bool {
-        self.placeholders().next().is_none()
-    }
 }
 
 #[cfg(test)]

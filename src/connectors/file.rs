@@ -37,7 +37,6 @@ impl Drop for Loaded {
 }
 
 pub struct FileSource {
-    path: PathBuf,
     current: Arc<RwLock<Arc<Loaded>>>,
     /// Bumped on every reload; caches keyed on it drop data of old files.
     pub generation: Arc<AtomicU64>,
@@ -84,15 +83,11 @@ impl FileSource {
             }
         });
         Ok(FileSource {
-            path: path.to_path_buf(),
             current,
             generation,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 
     pub fn pool(&self) -> Option<SqlitePool> {
         self.current.read().ok().map(|c| c.pool.clone())

@@ -120,9 +120,6 @@ impl Planner {
         self.cache.insert(key, plan);
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
 
     fn compile(&self, doc: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
         let op = match (&doc.operations, operation) {
