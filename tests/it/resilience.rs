@@ -406,3 +406,75 @@ async fn the_gateway_keeps_serving_from_memory_when_redis_is_down() {
     );
     assert_eq!(upstream.calls(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_that_fails_to_connect_is_retried_within_its_timeout() {
+    for (retries, recovers) in [(0, false), (5, true)] {
+        let upstream = Upstream::start().await;
+        let dir = blog("", &format!("timeout = \"3s\"\nretries = {retries}"), "");
+        let app = TestApp::spawn(dir.path(), &[("UPSTREAM_URL", &upstream.url)]).await;
+        upstream.kill();
+        let again = upstream.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            again.restart().await;
+        });
+        let r = app.query("{ live { id } }").await;
+        if recovers {
+            assert_eq!(
+                r["data"]["live"].as_array().map(Vec::len),
+                Some(100),
+                "retried until the upstream came back: {r}"
+            );
+        } else {
+            assert_eq!(
+                r["errors"][0]["extensions"]["code"], "SOURCE_UNAVAILABLE",
+                "no retry: {r}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_spreadsheet_is_reloaded_and_its_cached_answers_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("connectors")).expect("connectors");
+    std::fs::create_dir_all(dir.path().join("data/sheet")).expect("data");
+    std::fs::write(
+        dir.path().join("schema.graphql"),
+        "type Query { items: [Item!]! @sql(connector: \"sheet\", query: \"SELECT id, name FROM items ORDER BY id\") @cache(ttl: \"1h\") }\ntype Item { id: Int! name: String! }\n",
+    )
+    .expect("schema");
+    std::fs::write(
+        dir.path().join("connectors/sheet.toml"),
+        "[file]\npath = \"data/sheet\"\n",
+    )
+    .expect("connector");
+    let csv = dir.path().join("data/sheet/items.csv");
+    std::fs::write(&csv, "id,name\n1,before\n").expect("csv");
+    let app = TestApp::spawn(dir.path(), &[]).await;
+    let r = app.query("{ items { id name } }").await;
+    assert_eq!(
+        r["data"]["items"],
+        json!([{ "id": 1, "name": "before" }]),
+        "{r}"
+    );
+    assert_eq!(
+        source(&app.query("{ items { id name } }").await, "sheet")["cache"],
+        "HIT"
+    );
+
+    std::fs::write(&csv, "id,name\n1,after\n2,new\n").expect("csv");
+    let started = Instant::now();
+    loop {
+        let r = app.query("{ items { id name } }").await;
+        if r["data"]["items"] == json!([{ "id": 1, "name": "after" }, { "id": 2, "name": "new" }]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the new file is served despite the 1h TTL: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
