@@ -119,7 +119,6 @@ impl Template {
             Segment::Text(_) => None,
         })
     }
-
 }
 
 #[cfg(test)]

@@ -88,7 +88,6 @@ impl FileSource {
         })
     }
 
-
     pub fn pool(&self) -> Option<SqlitePool> {
         self.current.read().ok().map(|c| c.pool.clone())
     }

@@ -120,7 +120,6 @@ impl Planner {
         self.cache.insert(key, plan);
     }
 
-
     fn compile(&self, doc: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
         let op = match (&doc.operations, operation) {
             (DocumentOperations::Single(op), _) => op,
