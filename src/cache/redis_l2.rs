@@ -125,10 +125,10 @@ impl RedisL2 {
         };
         let stored: Stored = serde_json::from_slice(&bytes).ok()?;
         Some((
-            Fetched {
-                rows: stored.rows,
-                fetched_at: UNIX_EPOCH + Duration::from_millis(stored.fetched_at_ms),
-            },
+            Fetched::new(
+                stored.rows,
+                UNIX_EPOCH + Duration::from_millis(stored.fetched_at_ms),
+            ),
             UNIX_EPOCH + Duration::from_millis(stored.fresh_until_ms),
         ))
     }

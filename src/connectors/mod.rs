@@ -3,6 +3,7 @@
 
 mod bps;
 pub mod breaker;
+pub mod derived;
 pub mod file;
 pub mod http;
 pub mod sql;
@@ -67,6 +68,18 @@ impl Call {
 pub struct Fetched {
     pub rows: Vec<Value>,
     pub fetched_at: SystemTime,
+    /// What readers computed from these rows, kept as long as the rows are.
+    pub derived: derived::Derived,
+}
+
+impl Fetched {
+    pub fn new(rows: Vec<Value>, fetched_at: SystemTime) -> Fetched {
+        Fetched {
+            rows,
+            fetched_at,
+            derived: Default::default(),
+        }
+    }
 }
 
 pub type FetchResult = Result<Arc<Fetched>, SourceError>;
@@ -282,12 +295,7 @@ impl Source {
             Err(_) => {}
         }
         self.record(&result, started.elapsed());
-        result.map(|rows| {
-            Arc::new(Fetched {
-                rows,
-                fetched_at: SystemTime::now(),
-            })
-        })
+        result.map(|rows| Arc::new(Fetched::new(rows, SystemTime::now())))
     }
 
     async fn attempt(&self, call: Call) -> Result<Vec<Value>, SourceError> {

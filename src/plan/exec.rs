@@ -1,7 +1,6 @@
 //! Running a plan: fetch level by level (one call per bound field per level), then write the
 //! response bytes in one pass.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -10,21 +9,124 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::{Kind, Plan, PlanField};
+use super::{Kind, Plan, PlanField, Selection};
 use crate::blueprint::Lookup;
+use crate::connectors::derived::DerivedKey;
 use crate::error::{ErrorCode, SourceError};
 use crate::resolve::node::{Group, Node, get_path};
-use crate::resolve::request::RequestState;
+use crate::resolve::request::{ByKey, RequestState};
 use crate::resolve::value::{Out, OutKind, scalar};
 use crate::resolve::{self, Engine};
 
-type Rows = Result<(Arc<Group>, Arc<[usize]>), SourceError>;
+/// A parent value: row `index` of the answer in slot `slot` of its level.
+#[derive(Clone, Copy)]
+struct NodeRef {
+    slot: u32,
+    index: u32,
+}
+
+/// The parent values of one level: the answers they are rows of, and which rows. Nodes
+/// name their answer by slot, so a level of a thousand rows costs no reference counting.
+struct Level {
+    groups: Vec<Arc<Group>>,
+    nodes: Vec<NodeRef>,
+}
+
+impl Level {
+    fn row(&self, n: NodeRef) -> &Value {
+        self.groups
+            .get(n.slot as usize)
+            .and_then(|g| g.rows().get(n.index as usize))
+            .unwrap_or(&Value::Null)
+    }
+
+    /// The node as the resolvers take it.
+    fn node(&self, n: NodeRef) -> Option<Node> {
+        Some(Node {
+            group: self.groups.get(n.slot as usize)?.clone(),
+            index: n.index as usize,
+        })
+    }
+
+    /// A level of fresh values, one answer of its own each.
+    fn push_owned(&mut self, rows: Vec<Value>) {
+        let slot = self.groups.len() as u32;
+        self.nodes
+            .extend((0..rows.len() as u32).map(|index| NodeRef { slot, index }));
+        self.groups
+            .push(Group::new(crate::resolve::node::GroupRows::Owned(rows)));
+    }
+}
+
+/// Which rows of which answer a bound field has for one parent.
+#[derive(Clone, Copy)]
+struct Pick {
+    slot: u32,
+    rows: Picked,
+}
+
+#[derive(Clone, Copy)]
+enum Picked {
+    /// Every row: the call was made for this parent alone.
+    All,
+    /// The rows of the parent's key in a batched answer's index (start, length).
+    Keyed(u32, u32),
+}
+
+/// What a bound field fetched for every node of its level.
+struct Bound {
+    groups: Vec<Arc<Group>>,
+    /// Per slot of a batched answer: its rows by key.
+    indexes: Vec<Option<Arc<ByKey>>>,
+    per_node: Vec<Result<Pick, SourceError>>,
+}
+
+impl Bound {
+    fn rows(&self, p: Pick) -> &[Value] {
+        self.groups
+            .get(p.slot as usize)
+            .map(|g| g.rows())
+            .unwrap_or_default()
+    }
+
+    /// The indexes of the picked rows.
+    fn picked(&self, p: Pick) -> Picked2<'_> {
+        match p.rows {
+            Picked::All => Picked2::Range(0..self.rows(p).len()),
+            Picked::Keyed(start, len) => Picked2::Slice(
+                self.indexes
+                    .get(p.slot as usize)
+                    .and_then(Option::as_ref)
+                    .map(|ix| ix.slice((start, len)))
+                    .unwrap_or_default()
+                    .iter(),
+            ),
+        }
+    }
+}
+
+/// An iterator over picked row indexes.
+enum Picked2<'a> {
+    Range(std::ops::Range<usize>),
+    Slice(std::slice::Iter<'a, usize>),
+}
+
+impl Iterator for Picked2<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Picked2::Range(r) => r.next(),
+            Picked2::Slice(s) => s.next().copied(),
+        }
+    }
+}
 
 /// What one field fetched for every node of its level.
 enum Fetched {
     Nothing,
     Bound {
-        per_node: Vec<Rows>,
+        bound: Bound,
         children: Option<Children>,
     },
     Nested(Children),
@@ -34,8 +136,29 @@ enum Fetched {
 struct Children {
     /// `offsets[i]..offsets[i + 1]` are the children of node `i`.
     offsets: Vec<usize>,
-    nodes: Vec<Node>,
-    level: Vec<Fetched>,
+    level: Level,
+    fetched: Vec<Fetched>,
+    /// Per slot of `level`: its answer's rows serialized once.
+    projections: Vec<Option<Arc<Option<Projection>>>>,
+}
+
+impl Children {
+    fn new(sel: &Selection, offsets: Vec<usize>, level: Level, fetched: Vec<Fetched>) -> Self {
+        let projections = projections(sel, &level);
+        Children {
+            offsets,
+            level,
+            fetched,
+            projections,
+        }
+    }
+
+    fn projection(&self, slot: u32) -> Option<&Projection> {
+        self.projections
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .and_then(|p| p.as_ref().as_ref())
+    }
 }
 
 /// Runs `plan`, appending its `data` to `out`; returns its errors.
@@ -45,32 +168,41 @@ pub async fn execute(
     state: &Arc<RequestState>,
     out: &mut Vec<u8>,
 ) -> Vec<Value> {
-    let root = [Node::single(Value::Object(Default::default()))];
-    let level = fetch_level(engine, state, &plan.root, &root, true).await;
+    let mut root = Level {
+        groups: Vec::with_capacity(1),
+        nodes: Vec::with_capacity(1),
+    };
+    root.push_owned(vec![Value::Object(Default::default())]);
+    let fetched = fetch_level(engine, state, &plan.root, &root, true).await;
     let mut errors = Vec::new();
-    write_object(
-        &plan.root,
-        &level,
-        &root[0],
-        0,
-        &mut Vec::new(),
-        out,
-        &mut errors,
-    );
+    for &node in &root.nodes {
+        write_object(
+            &plan.root,
+            &fetched,
+            &root,
+            node,
+            0,
+            None,
+            &mut Vec::new(),
+            out,
+            &mut errors,
+        );
+    }
     errors
 }
 
 fn fetch_level<'a>(
     engine: &'a Engine,
     state: &'a Arc<RequestState>,
-    fields: &'a [PlanField],
-    nodes: &'a [Node],
+    sel: &'a Selection,
+    level: &'a Level,
     root: bool,
 ) -> BoxFuture<'a, Vec<Fetched>> {
     async move {
-        let fetches = fields
+        let fetches = sel
+            .fields
             .iter()
-            .map(|f| fetch_field(engine, state, f, nodes, root));
+            .map(|f| fetch_field(engine, state, f, level, root));
         futures::future::join_all(fetches).await
     }
     .boxed()
@@ -80,7 +212,7 @@ async fn fetch_field(
     engine: &Engine,
     state: &Arc<RequestState>,
     field: &PlanField,
-    nodes: &[Node],
+    level: &Level,
     root: bool,
 ) -> Fetched {
     match &field.kind {
@@ -90,122 +222,174 @@ async fn fetch_field(
             out,
             children,
         } => {
-            let per_node = bound_rows(engine, state, binding, args, nodes, root).await;
+            let bound = bound_rows(engine, state, binding, args, level, root).await;
             let children = match children {
-                Some(fields) => {
-                    let list = out.is_list();
-                    let mut offsets = Vec::with_capacity(nodes.len() + 1);
-                    let mut child_nodes = Vec::new();
-                    for rows in &per_node {
-                        offsets.push(child_nodes.len());
-                        if let Ok((group, idx)) = rows {
-                            let take = if list { idx.len() } else { idx.len().min(1) };
-                            child_nodes.extend(idx[..take].iter().map(|&i| Node {
-                                group: group.clone(),
-                                index: i,
+                Some(sel) => {
+                    let take = if out.is_list() { usize::MAX } else { 1 };
+                    let mut offsets = Vec::with_capacity(level.nodes.len() + 1);
+                    let mut nodes = Vec::with_capacity(level.nodes.len());
+                    for pick in &bound.per_node {
+                        offsets.push(nodes.len());
+                        if let Ok(p) = pick {
+                            nodes.extend(bound.picked(*p).take(take).map(|i| NodeRef {
+                                slot: p.slot,
+                                index: i as u32,
                             }));
                         }
                     }
-                    offsets.push(child_nodes.len());
-                    let level = fetch_level(engine, state, fields, &child_nodes, false).await;
-                    Some(Children {
-                        offsets,
-                        nodes: child_nodes,
-                        level,
-                    })
+                    offsets.push(nodes.len());
+                    let child = Level {
+                        groups: bound.groups.clone(),
+                        nodes,
+                    };
+                    let fetched = fetch_level(engine, state, sel, &child, false).await;
+                    Some(Children::new(sel, offsets, child, fetched))
                 }
                 None => None,
             };
-            Fetched::Bound { per_node, children }
+            Fetched::Bound { bound, children }
         }
         Kind::Namespace { children } => {
-            let child_nodes: Vec<Node> = nodes
-                .iter()
-                .map(|_| Node::single(Value::Object(Default::default())))
-                .collect();
-            let offsets = (0..=child_nodes.len()).collect();
-            let level = fetch_level(engine, state, children, &child_nodes, root).await;
-            Fetched::Nested(Children {
-                offsets,
-                nodes: child_nodes,
-                level,
-            })
+            let mut child = Level {
+                groups: Vec::with_capacity(1),
+                nodes: Vec::with_capacity(level.nodes.len()),
+            };
+            child.push_owned(vec![Value::Object(Default::default()); level.nodes.len()]);
+            let offsets = (0..=level.nodes.len()).collect();
+            let fetched = fetch_level(engine, state, children, &child, root).await;
+            Fetched::Nested(Children::new(children, offsets, child, fetched))
         }
         Kind::Property {
             lookup,
-            children: Some(fields),
+            children: Some(sel),
             ..
         } => {
-            let mut offsets = Vec::with_capacity(nodes.len() + 1);
-            let mut child_nodes = Vec::new();
-            for n in nodes {
-                offsets.push(child_nodes.len());
-                match read(lookup, n.row()) {
-                    Some(Value::Array(items)) => {
-                        let group =
-                            Group::new(crate::resolve::node::GroupRows::Owned(items.clone()));
-                        child_nodes.extend((0..items.len()).map(|i| Node {
-                            group: group.clone(),
-                            index: i,
-                        }));
-                    }
-                    Some(v) if !v.is_null() => child_nodes.push(Node::single(v.clone())),
+            let mut offsets = Vec::with_capacity(level.nodes.len() + 1);
+            let mut child = Level {
+                groups: Vec::new(),
+                nodes: Vec::new(),
+            };
+            for &n in &level.nodes {
+                offsets.push(child.nodes.len());
+                match read(lookup, level.row(n)) {
+                    Some(Value::Array(items)) => child.push_owned(items.clone()),
+                    Some(v) if !v.is_null() => child.push_owned(vec![v.clone()]),
                     _ => {}
                 }
             }
-            offsets.push(child_nodes.len());
-            let level = fetch_level(engine, state, fields, &child_nodes, false).await;
-            Fetched::Nested(Children {
-                offsets,
-                nodes: child_nodes,
-                level,
-            })
+            offsets.push(child.nodes.len());
+            let fetched = fetch_level(engine, state, sel, &child, false).await;
+            Fetched::Nested(Children::new(sel, offsets, child, fetched))
         }
         _ => Fetched::Nothing,
     }
 }
 
-/// The rows of a bound field for every node: one batched call per parent group.
+/// The rows of a bound field for every node: one batched call per parent answer, or one
+/// call per node.
 async fn bound_rows(
     engine: &Engine,
     state: &Arc<RequestState>,
     binding: &crate::blueprint::Binding,
     args: &Value,
-    nodes: &[Node],
+    level: &Level,
     root: bool,
-) -> Vec<Rows> {
+) -> Bound {
+    state.note_binding(binding.cache.ttl, binding.shareable && !binding.uses_auth);
+    let mut bound = Bound {
+        groups: Vec::new(),
+        indexes: Vec::new(),
+        per_node: Vec::with_capacity(level.nodes.len()),
+    };
     match (&binding.batch, root) {
         (Some(batch), false) => {
-            state.note_binding(binding.cache.ttl, binding.shareable && !binding.uses_auth);
-            let mut indexes: HashMap<u64, Result<Arc<resolve::request::BatchIndex>, SourceError>> =
-                HashMap::new();
-            for n in nodes {
-                if let std::collections::hash_map::Entry::Vacant(slot) = indexes.entry(n.group.id) {
-                    slot.insert(resolve::batched(engine, binding, state, args, n).await);
+            // Per parent slot: the batched answer's slot and each parent row's key (computed
+            // once per shared answer).
+            type ParentSlot = Result<(u32, Arc<Vec<Option<Box<str>>>>), SourceError>;
+            let mut first = vec![None; level.groups.len()];
+            for n in &level.nodes {
+                if let Some(f @ None) = first.get_mut(n.slot as usize) {
+                    *f = Some(*n);
                 }
             }
-            nodes
-                .iter()
-                .map(|n| match indexes.get(&n.group.id) {
-                    Some(Ok(index)) => Ok(index.rows_of(batch, n)),
-                    Some(Err(e)) => Err(e.clone()),
-                    None => Err(SourceError::new(
+            let mut parents: Vec<Option<ParentSlot>> = Vec::with_capacity(first.len());
+            for n in first {
+                let Some(node) = n.and_then(|n| level.node(n)) else {
+                    parents.push(None);
+                    continue;
+                };
+                let parent = match resolve::batched(engine, binding, state, args, &node).await {
+                    Ok(index) => {
+                        let keys = match node.group.derived() {
+                            Some(d) => d.get_or_init(DerivedKey::ParentKeys(binding.id), || {
+                                resolve::parent_keys(&node.group, &batch.parent.path)
+                            }),
+                            None => Arc::new(resolve::parent_keys(&node.group, &batch.parent.path)),
+                        };
+                        let slot = bound.groups.len() as u32;
+                        bound.groups.push(index.group.clone());
+                        bound.indexes.push(Some(index.by_key.clone()));
+                        Ok((slot, keys))
+                    }
+                    Err(e) => Err(e),
+                };
+                parents.push(Some(parent));
+            }
+            for n in &level.nodes {
+                let pick = match parents.get(n.slot as usize) {
+                    Some(Some(Ok((slot, keys)))) => {
+                        let range = keys
+                            .get(n.index as usize)
+                            .and_then(|k| k.as_deref())
+                            .and_then(|k| {
+                                bound
+                                    .indexes
+                                    .get(*slot as usize)
+                                    .and_then(Option::as_ref)
+                                    .and_then(|ix| ix.range(k))
+                            })
+                            .unwrap_or((0, 0));
+                        Ok(Pick {
+                            slot: *slot,
+                            rows: Picked::Keyed(range.0, range.1),
+                        })
+                    }
+                    Some(Some(Err(e))) => Err(e.clone()),
+                    _ => Err(SourceError::new(
                         ErrorCode::Internal,
                         &engine.sources[binding.connector].name,
                         "batch missing",
                     )),
-                })
-                .collect()
+                };
+                bound.per_node.push(pick);
+            }
         }
         _ => {
-            futures::future::join_all(
-                nodes
+            let parents: Vec<Option<Node>> = level
+                .nodes
+                .iter()
+                .map(|&n| if root { None } else { level.node(n) })
+                .collect();
+            let results = futures::future::join_all(
+                parents
                     .iter()
-                    .map(|n| resolve::rows(engine, binding, state, args, (!root).then_some(n))),
+                    .map(|p| resolve::unbatched(engine, binding, state, args, p.as_ref())),
             )
-            .await
+            .await;
+            for r in results {
+                bound.per_node.push(r.map(|group| {
+                    let slot = bound.groups.len() as u32;
+                    bound.groups.push(group);
+                    bound.indexes.push(None);
+                    Pick {
+                        slot,
+                        rows: Picked::All,
+                    }
+                }));
+            }
         }
     }
+    bound
 }
 
 fn read<'v>(lookup: &Lookup, row: &'v Value) -> Option<&'v Value> {
@@ -235,91 +419,145 @@ fn error(path: &[Seg], message: String, code: ErrorCode, connector: Option<&str>
     json!({ "message": message, "path": path, "extensions": ext })
 }
 
+/// Writes one object: from its projection (serialized once per shared answer) when there
+/// is one, field by field otherwise.
+#[allow(clippy::too_many_arguments)]
 fn write_object<'p>(
-    fields: &'p [PlanField],
-    level: &[Fetched],
-    node: &Node,
+    sel: &'p Selection,
+    fetched: &[Fetched],
+    level: &Level,
+    node: NodeRef,
     pos: usize,
+    proj: Option<&Projection>,
     path: &mut Vec<Seg<'p>>,
     out: &mut Vec<u8>,
     errors: &mut Vec<Value>,
 ) {
+    if let Some(p) = proj
+        && let Some(first) = p.segment(node.index as usize, 0)
+    {
+        out.extend_from_slice(first);
+        for (k, &i) in sel.nested.iter().enumerate() {
+            if let (Some(f), Some(fetched)) = (sel.fields.get(i), fetched.get(i)) {
+                path.push(Seg::Key(&f.name));
+                write_field(f, fetched, level, node, pos, path, out, errors);
+                path.pop();
+            }
+            out.extend_from_slice(p.segment(node.index as usize, k + 1).unwrap_or(b"null"));
+        }
+        return;
+    }
     out.push(b'{');
-    for (i, (f, fetched)) in fields.iter().zip(level).enumerate() {
+    for (i, (f, fetched)) in sel.fields.iter().zip(fetched).enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(&f.key);
         path.push(Seg::Key(&f.name));
-        match (&f.kind, fetched) {
-            (Kind::Typename(t), _) => out.extend_from_slice(t),
-            (Kind::Const { value, out: o }, _) => write_value(o, &o.ty, value, out),
-            (
-                Kind::Property {
-                    lookup,
-                    out: o,
-                    suppress,
-                    children: None,
-                },
-                _,
-            ) => {
-                let v = read(lookup, node.row());
-                let v = match (v, suppress) {
-                    (Some(v), Some(below))
-                        if v.as_f64().is_some_and(|n| n >= 1.0 && n < *below as f64) =>
-                    {
-                        None
-                    }
-                    (v, _) => v,
-                };
-                match v {
-                    Some(v) if o.invalid_enum(v) => {
-                        out.extend_from_slice(b"null");
-                        errors.push(error(
-                            path,
-                            format!("internal: invalid item for enum at {}", f.name),
-                            ErrorCode::Internal,
-                            None,
-                        ));
-                    }
-                    Some(v) => write_value(o, &o.ty, v, out),
-                    None => out.extend_from_slice(b"null"),
-                }
-            }
-            (Kind::Property { out: o, .. }, Fetched::Nested(ch)) => {
-                write_children(o.is_list(), f, ch, pos, path, out, errors)
-            }
-            (Kind::Namespace { .. }, Fetched::Nested(ch)) => {
-                write_children(false, f, ch, pos, path, out, errors)
-            }
-            (Kind::Bound { out: o, .. }, Fetched::Bound { per_node, children }) => {
-                match (per_node.get(pos), children) {
-                    (Some(Err(e)), _) => {
-                        out.extend_from_slice(b"null");
-                        let message = e.to_graphql().message;
-                        errors.push(error(path, message, e.code, Some(&e.connector)));
-                    }
-                    (Some(Ok(_)), Some(ch)) => {
-                        write_children(o.is_list(), f, ch, pos, path, out, errors)
-                    }
-                    (Some(Ok((group, idx))), None) => write_scalar_rows(o, group, idx, out),
-                    (None, _) => out.extend_from_slice(b"null"),
-                }
-            }
-            (Kind::Forbidden, _) => {
-                out.extend_from_slice(b"null");
-                errors.push(error(
-                    path,
-                    "this field is not public".into(),
-                    ErrorCode::Forbidden,
-                    None,
-                ));
-            }
-            _ => out.extend_from_slice(b"null"),
-        }
+        write_field(f, fetched, level, node, pos, path, out, errors);
         path.pop();
     }
     out.push(b'}');
+}
+
+/// Why a field of the row alone cannot be written.
+enum LeafError {
+    InvalidEnum,
+    Forbidden,
+}
+
+/// Writes a field whose value depends on the row alone; `Ok(false)` when `f` is not such
+/// a field.
+fn write_leaf(f: &PlanField, row: &Value, out: &mut Vec<u8>) -> Result<bool, LeafError> {
+    match &f.kind {
+        Kind::Typename(t) => out.extend_from_slice(t),
+        Kind::Const { value, out: o } => write_value(o, &o.ty, value, out),
+        Kind::Property {
+            lookup,
+            out: o,
+            suppress,
+            children: None,
+        } => {
+            let v = read(lookup, row);
+            let v = match (v, suppress) {
+                (Some(v), Some(below))
+                    if v.as_f64().is_some_and(|n| n >= 1.0 && n < *below as f64) =>
+                {
+                    None
+                }
+                (v, _) => v,
+            };
+            match v {
+                Some(v) if o.invalid_enum(v) => return Err(LeafError::InvalidEnum),
+                Some(v) => write_value(o, &o.ty, v, out),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        Kind::Forbidden => return Err(LeafError::Forbidden),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Writes the value of one field (its key is already written).
+#[allow(clippy::too_many_arguments)]
+fn write_field<'p>(
+    f: &'p PlanField,
+    fetched: &Fetched,
+    level: &Level,
+    node: NodeRef,
+    pos: usize,
+    path: &mut Vec<Seg<'p>>,
+    out: &mut Vec<u8>,
+    errors: &mut Vec<Value>,
+) {
+    match write_leaf(f, level.row(node), out) {
+        Ok(true) => return,
+        Ok(false) => {}
+        Err(LeafError::InvalidEnum) => {
+            out.extend_from_slice(b"null");
+            errors.push(error(
+                path,
+                format!("internal: invalid item for enum at {}", f.name),
+                ErrorCode::Internal,
+                None,
+            ));
+            return;
+        }
+        Err(LeafError::Forbidden) => {
+            out.extend_from_slice(b"null");
+            errors.push(error(
+                path,
+                "this field is not public".into(),
+                ErrorCode::Forbidden,
+                None,
+            ));
+            return;
+        }
+    }
+    match (&f.kind, fetched) {
+        (Kind::Property { out: o, .. }, Fetched::Nested(ch)) => {
+            write_children(o.is_list(), f, ch, pos, path, out, errors)
+        }
+        (Kind::Namespace { .. }, Fetched::Nested(ch)) => {
+            write_children(false, f, ch, pos, path, out, errors)
+        }
+        (Kind::Bound { out: o, .. }, Fetched::Bound { bound, children }) => {
+            match (bound.per_node.get(pos), children) {
+                (Some(Err(e)), _) => {
+                    out.extend_from_slice(b"null");
+                    let message = e.to_graphql().message;
+                    errors.push(error(path, message, e.code, Some(&e.connector)));
+                }
+                (Some(Ok(_)), Some(ch)) => {
+                    write_children(o.is_list(), f, ch, pos, path, out, errors)
+                }
+                (Some(Ok(p)), None) => write_scalar_rows(o, bound.rows(*p), bound.picked(*p), out),
+                (None, _) => out.extend_from_slice(b"null"),
+            }
+        }
+        _ => out.extend_from_slice(b"null"),
+    }
 }
 
 fn write_children<'p>(
@@ -331,7 +569,7 @@ fn write_children<'p>(
     out: &mut Vec<u8>,
     errors: &mut Vec<Value>,
 ) {
-    let fields = match &f.kind {
+    let sel = match &f.kind {
         Kind::Bound {
             children: Some(c), ..
         }
@@ -348,43 +586,175 @@ fn write_children<'p>(
         out.extend_from_slice(b"null");
         return;
     };
-    if list {
-        out.push(b'[');
-        for (k, child) in (start..end).enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
-            path.push(Seg::Index(k));
-            write_object(
-                fields,
+    let Some(nodes) = ch.level.nodes.get(start..end) else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    if !list {
+        match nodes.first() {
+            Some(&node) => write_object(
+                sel,
+                &ch.fetched,
                 &ch.level,
-                &ch.nodes[child],
-                child,
+                node,
+                start,
+                ch.projection(node.slot),
                 path,
                 out,
                 errors,
-            );
-            path.pop();
+            ),
+            None => out.extend_from_slice(b"null"),
         }
-        out.push(b']');
-    } else if start < end {
+        return;
+    }
+    out.push(b'[');
+    let mut k = 0;
+    while let Some(&node) = nodes.get(k) {
+        if k > 0 {
+            out.push(b',');
+        }
+        let proj = ch.projection(node.slot);
+        // Objects made of row fields only, over consecutive rows of one answer: their
+        // serialized form is one slice.
+        if sel.nested.is_empty()
+            && let Some(p) = proj
+        {
+            let run = nodes
+                .get(k..)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .take_while(|(j, n)| {
+                    n.slot == node.slot && n.index as usize == node.index as usize + j
+                })
+                .count();
+            let first = node.index as usize;
+            if let Some(bytes) = p.run(first, first + run.max(1) - 1) {
+                out.extend_from_slice(bytes);
+                k += run;
+                continue;
+            }
+        }
+        path.push(Seg::Index(k));
         write_object(
-            fields,
+            sel,
+            &ch.fetched,
             &ch.level,
-            &ch.nodes[start],
-            start,
+            node,
+            start + k,
+            proj,
             path,
             out,
             errors,
         );
-    } else {
-        out.extend_from_slice(b"null");
+        path.pop();
+        k += 1;
+    }
+    out.push(b']');
+}
+
+/// The fields of a selection that depend on the row alone, serialized for every row of one
+/// answer. Row `r` is `{` + segment 0 + value of nested field 0 + segment 1 + ... + `}`:
+/// segment `k` ends with the key of nested field `k`, the last one with the `}`. Rows are
+/// separated by a comma in `buf`, so consecutive rows of a selection without nested
+/// fields are one slice.
+pub(crate) struct Projection {
+    buf: Vec<u8>,
+    starts: Vec<u32>,
+    ends: Vec<u32>,
+    segments: usize,
+}
+
+impl Projection {
+    /// `None` when a row cannot be written ahead (a value the field's type rejects, which
+    /// must be reported with its path) or the answer is too large to index.
+    fn build(sel: &Selection, rows: &[Value]) -> Option<Projection> {
+        let segments = sel.nested.len() + 1;
+        let mut p = Projection {
+            buf: Vec::with_capacity(rows.len() * 64),
+            starts: Vec::with_capacity(rows.len()),
+            ends: Vec::with_capacity(rows.len() * segments),
+            segments,
+        };
+        let at = |buf: &Vec<u8>| u32::try_from(buf.len()).ok();
+        for (r, row) in rows.iter().enumerate() {
+            if r > 0 {
+                p.buf.push(b',');
+            }
+            p.starts.push(at(&p.buf)?);
+            p.buf.push(b'{');
+            for (i, f) in sel.fields.iter().enumerate() {
+                if i > 0 {
+                    p.buf.push(b',');
+                }
+                p.buf.extend_from_slice(&f.key);
+                if !write_leaf(f, row, &mut p.buf).ok()? {
+                    p.ends.push(at(&p.buf)?);
+                }
+            }
+            p.buf.push(b'}');
+            p.ends.push(at(&p.buf)?);
+        }
+        Some(p)
+    }
+
+    fn segment(&self, row: usize, k: usize) -> Option<&[u8]> {
+        let i = row.checked_mul(self.segments)?.checked_add(k)?;
+        let start = if k == 0 {
+            *self.starts.get(row)?
+        } else {
+            *self.ends.get(i - 1)?
+        };
+        let end = *self.ends.get(i)?;
+        self.buf.get(start as usize..end as usize)
+    }
+
+    /// Rows `first..=last`, comma-separated, when the selection has no nested fields.
+    fn run(&self, first: usize, last: usize) -> Option<&[u8]> {
+        if self.segments != 1 {
+            return None;
+        }
+        let start = *self.starts.get(first)?;
+        let end = *self.ends.get(last)?;
+        self.buf.get(start as usize..end as usize)
     }
 }
 
-/// A scalar (or list of scalars) bound field: the single column of each row.
-fn write_scalar_rows(o: &Out, group: &Group, idx: &[usize], out: &mut Vec<u8>) {
-    let rows = group.rows();
+/// The projections of `sel` over the answers of `level`, per slot, built once per answer.
+/// Answers most of whose rows are not read here get none.
+fn projections(sel: &Selection, level: &Level) -> Vec<Option<Arc<Option<Projection>>>> {
+    if !sel.projectable {
+        return Vec::new();
+    }
+    let mut used = vec![0usize; level.groups.len()];
+    for n in &level.nodes {
+        if let Some(u) = used.get_mut(n.slot as usize) {
+            *u += 1;
+        }
+    }
+    level
+        .groups
+        .iter()
+        .zip(used)
+        .map(|(g, used)| {
+            let derived = g.derived()?;
+            let rows = g.rows();
+            (used > 0 && used * 2 >= rows.len()).then(|| {
+                derived.get_or_init(DerivedKey::Projection(sel.id), || {
+                    Projection::build(sel, rows)
+                })
+            })
+        })
+        .collect()
+}
+
+/// A scalar (or list of scalars) bound field: the single column of each picked row.
+fn write_scalar_rows(
+    o: &Out,
+    rows: &[Value],
+    mut picked: impl Iterator<Item = usize>,
+    out: &mut Vec<u8>,
+) {
     let cell = |row: &'_ Value| -> Value {
         crate::resolve::value::cell(o, row)
             .cloned()
@@ -396,7 +766,7 @@ fn write_scalar_rows(o: &Out, group: &Group, idx: &[usize], out: &mut Vec<u8>) {
             BaseType::Named(_) => &o.ty,
         };
         out.push(b'[');
-        for (k, &i) in idx.iter().enumerate() {
+        for (k, i) in picked.enumerate() {
             if k > 0 {
                 out.push(b',');
             }
@@ -407,7 +777,7 @@ fn write_scalar_rows(o: &Out, group: &Group, idx: &[usize], out: &mut Vec<u8>) {
         }
         out.push(b']');
     } else {
-        match idx.first().and_then(|&i| rows.get(i)) {
+        match picked.next().and_then(|i| rows.get(i)) {
             Some(r) => write_value(o, &o.ty, &cell(r), out),
             None => out.extend_from_slice(b"null"),
         }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_graphql_parser::Positioned;
 use async_graphql_parser::types::{
-    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection,
+    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection as Item,
     SelectionSet,
 };
 use async_graphql_value::Name;
@@ -28,7 +28,7 @@ pub use exec::execute;
 
 /// A compiled operation.
 pub struct Plan {
-    root: Vec<PlanField>,
+    root: Selection,
     /// Size of the last answer, so the next one's buffer is allocated once.
     size_hint: std::sync::atomic::AtomicUsize,
 }
@@ -41,6 +41,40 @@ impl Plan {
     pub fn note_size(&self, size: usize) {
         self.size_hint
             .store(size, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The fields selected on one object type.
+struct Selection {
+    /// Unique among every selection ever compiled: the key of its serialized fields in an
+    /// answer's derived values.
+    id: u64,
+    fields: Vec<PlanField>,
+    /// Positions of the fields whose value is not a function of the row alone (bound
+    /// fields, nested objects); the others can be serialized once per shared answer.
+    nested: Vec<usize>,
+    /// False when a field always answers with an error (a non-public field): such a
+    /// selection is written field by field.
+    projectable: bool,
+}
+
+static NEXT_SELECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Selection {
+    fn new(fields: Vec<PlanField>) -> Selection {
+        let nested = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.kind.is_nested())
+            .map(|(i, _)| i)
+            .collect();
+        let projectable = !fields.iter().any(|f| matches!(f.kind, Kind::Forbidden));
+        Selection {
+            id: NEXT_SELECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            fields,
+            nested,
+            projectable,
+        }
     }
 }
 
@@ -60,7 +94,7 @@ enum Kind {
         lookup: Lookup,
         out: Out,
         suppress: Option<i64>,
-        children: Option<Vec<PlanField>>,
+        children: Option<Selection>,
     },
     Const {
         value: Value,
@@ -70,13 +104,28 @@ enum Kind {
         binding: Arc<Binding>,
         args: Value,
         out: Out,
-        children: Option<Vec<PlanField>>,
+        children: Option<Selection>,
     },
     Namespace {
-        children: Vec<PlanField>,
+        children: Selection,
     },
     /// A non-public field an interface requires: null with FORBIDDEN.
     Forbidden,
+}
+
+impl Kind {
+    /// Whether the value needs more than the parent row: a fetch, or a level of its own.
+    fn is_nested(&self) -> bool {
+        matches!(
+            self,
+            Kind::Bound { .. }
+                | Kind::Namespace { .. }
+                | Kind::Property {
+                    children: Some(_),
+                    ..
+                }
+        )
+    }
 }
 
 /// Compiles plans against one engine's blueprint.
@@ -142,7 +191,7 @@ impl Planner {
             &mut HashSet::new(),
         )?;
         Some(Plan {
-            root,
+            root: Selection::new(root),
             size_hint: Default::default(),
         })
     }
@@ -167,7 +216,7 @@ impl Planner {
         let mut out = Vec::new();
         for item in &set.items {
             match &item.node {
-                Selection::Field(f) => {
+                Item::Field(f) => {
                     let f = &f.node;
                     if !f.directives.is_empty() {
                         return None;
@@ -192,7 +241,7 @@ impl Planner {
                         kind,
                     });
                 }
-                Selection::FragmentSpread(s) => {
+                Item::FragmentSpread(s) => {
                     let frag = &fragments.get(&s.node.fragment_name.node)?.node;
                     if !s.node.directives.is_empty() || !frag.directives.is_empty() {
                         return None;
@@ -206,7 +255,7 @@ impl Planner {
                         )?);
                     }
                 }
-                Selection::InlineFragment(i) => {
+                Item::InlineFragment(i) => {
                     if !i.node.directives.is_empty() {
                         return None;
                     }
@@ -247,12 +296,12 @@ impl Planner {
                 if !child.public {
                     return None;
                 }
-                Some(self.selection(
+                Some(Selection::new(self.selection(
                     &f.selection_set.node,
                     child,
                     fragments,
                     &mut HashSet::new(),
-                )?)
+                )?))
             }
             _ => None,
         };

@@ -18,10 +18,11 @@ use serde_json::Value;
 use crate::blueprint::{Binding, Blueprint, Operation};
 use crate::cache::Cache;
 use crate::connectors::Source;
+use crate::connectors::derived::DerivedKey;
 use crate::error::{ErrorCode, SourceError, graphql_error};
-use node::{Group, GroupRows, Node, get_path, key_string};
+use node::{Group, GroupRows, Node, get_path};
 use render::{BatchValues, Values};
-use request::{BatchIndex, CacheState, GroupResult, RequestState};
+use request::{BatchIndex, ByKey, CacheState, GroupResult, RequestState};
 use value::Out;
 
 /// The running model: the blueprint and a live connector per `blueprint.connectors` entry.
@@ -96,16 +97,64 @@ pub async fn rows(
             Ok(index.rows_of(batch, parent))
         }
         _ => {
-            let values = Values {
-                args,
-                parent: parent.map(Node::row),
-                auth: &state.auth,
-            };
-            let group = single(engine, binding, state, &values).await?;
-            let all: Arc<[usize]> = (0..group.rows().len()).collect();
+            let group = unbatched(engine, binding, state, args, parent).await?;
+            let all = all_rows(&group);
             Ok((group, all))
         }
     }
+}
+
+/// The answer of a call made for `parent` alone (or the root): every row is the field's.
+pub async fn unbatched(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    args: &Value,
+    parent: Option<&Node>,
+) -> GroupResult {
+    let values = Values {
+        args,
+        parent: parent.map(Node::row),
+        auth: &state.auth,
+    };
+    single(engine, binding, state, &values).await
+}
+
+/// The indexes of every row of `group`, computed once per shared answer.
+pub(crate) fn all_rows(group: &Group) -> Arc<[usize]> {
+    let n = group.rows().len();
+    match group.derived() {
+        Some(d) => {
+            (*d.get_or_init(DerivedKey::AllRows, || -> Arc<[usize]> { (0..n).collect() })).clone()
+        }
+        None => (0..n).collect(),
+    }
+}
+
+/// The distinct batch keys of a level's parents, in first-seen order.
+fn distinct_keys(rows: &[Value], path: &[String]) -> Vec<Value> {
+    let mut seen: rustc_hash::FxHashSet<String> = Default::default();
+    let mut keys: Vec<Value> = Vec::new();
+    for v in rows.iter().filter_map(|row| get_path(row, path)) {
+        // Parents repeat keys (100 posts, 10 authors): allocate only for a new one.
+        let new =
+            node::with_key(v, |k| !seen.contains(k) && seen.insert(k.to_string())).unwrap_or(false);
+        if new {
+            keys.push(v.clone());
+        }
+    }
+    keys
+}
+
+/// The batch key string of every parent row, for matching them to a batched answer.
+pub(crate) fn parent_keys(group: &Group, path: &[String]) -> Vec<Option<Box<str>>> {
+    group
+        .rows()
+        .iter()
+        .map(|row| {
+            get_path(row, path).and_then(|v| node::with_key(v, |k: &str| Box::<str>::from(k)))
+        })
+        .collect()
 }
 
 fn render(
@@ -251,21 +300,12 @@ async fn load_batch(
             "binding is not batched",
         ));
     };
-    // Distinct parent keys, in first-seen order.
-    let mut seen: rustc_hash::FxHashSet<String> = Default::default();
-    let mut keys: Vec<Value> = Vec::new();
-    for v in parents
-        .rows()
-        .iter()
-        .filter_map(|row| get_path(row, &batch.parent.path))
-    {
-        // Parents repeat keys (100 posts, 10 authors): allocate only for a new one.
-        let new =
-            node::with_key(v, |k| !seen.contains(k) && seen.insert(k.to_string())).unwrap_or(false);
-        if new {
-            keys.push(v.clone());
-        }
-    }
+    let keys = match parents.derived() {
+        Some(d) => d.get_or_init(DerivedKey::BatchKeys(binding.id), || {
+            distinct_keys(parents.rows(), &batch.parent.path)
+        }),
+        None => Arc::new(distinct_keys(parents.rows(), &batch.parent.path)),
+    };
     if keys.is_empty() {
         return Ok(Arc::new(BatchIndex {
             group: Group::new(GroupRows::Owned(Vec::new())),
@@ -300,12 +340,16 @@ async fn load_batch(
                 .collect(),
         ))
     };
-    let mut lists: rustc_hash::FxHashMap<String, Vec<usize>> = Default::default();
-    for (i, row) in group.rows().iter().enumerate() {
-        if let Some(k) = row.get(&batch.key).and_then(key_string) {
-            lists.entry(k).or_default().push(i);
-        }
-    }
-    let by_key = lists.into_iter().map(|(k, v)| (k, Arc::from(v))).collect();
+    let by_key = match group.derived() {
+        Some(d) => d.get_or_init(DerivedKey::IndexBy(hash_str(&batch.key)), || {
+            ByKey::build(group.rows(), &batch.key)
+        }),
+        None => Arc::new(ByKey::build(group.rows(), &batch.key)),
+    };
     Ok(Arc::new(BatchIndex { group, by_key }))
+}
+
+fn hash_str(s: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(s)
 }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 
 use crate::connectors::Fetched;
+use crate::connectors::derived::Derived;
 
 static NEXT_GROUP: AtomicU64 = AtomicU64::new(1);
 
@@ -29,6 +30,14 @@ impl Group {
             id: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
             rows,
         })
+    }
+
+    /// What readers derived from these rows, when they are one shared upstream answer.
+    pub fn derived(&self) -> Option<&Derived> {
+        match &self.rows {
+            GroupRows::Fetched(f) => Some(&f.derived),
+            GroupRows::Owned(_) => None,
+        }
     }
 
     pub fn rows(&self) -> &[Value] {

@@ -23,8 +23,54 @@ pub type BatchCell = Arc<OnceCell<Result<Arc<BatchIndex>, SourceError>>>;
 /// A batched level: the rows fetched for all parents and, per parent key, its rows.
 pub struct BatchIndex {
     pub group: Arc<Group>,
+    /// Shared by every request that reads the same answer.
+    pub by_key: Arc<ByKey>,
+}
+
+/// Rows indexed by the string of their batch key column: per key a range of `flat`.
+#[derive(Default)]
+pub struct ByKey {
     /// Fast hashing: this map is probed once per parent row.
-    pub by_key: rustc_hash::FxHashMap<String, Arc<[usize]>>,
+    ranges: rustc_hash::FxHashMap<String, (u32, u32)>,
+    flat: Vec<usize>,
+}
+
+impl ByKey {
+    /// Indexes `rows` by `key`; rows of one key keep their order.
+    pub fn build(rows: &[Value], key: &str) -> ByKey {
+        let mut lists: rustc_hash::FxHashMap<String, Vec<usize>> = Default::default();
+        let mut order: Vec<String> = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            if let Some(k) = row.get(key).and_then(super::node::key_string) {
+                let list = lists.entry(k).or_insert_with_key(|k| {
+                    order.push(k.clone());
+                    Vec::new()
+                });
+                list.push(i);
+            }
+        }
+        let mut index = ByKey::default();
+        for k in order {
+            let list = lists.remove(&k).unwrap_or_default();
+            let start = index.flat.len() as u32;
+            index.flat.extend(list);
+            index
+                .ranges
+                .insert(k, (start, index.flat.len() as u32 - start));
+        }
+        index
+    }
+
+    /// Where the rows of `key` are in [`ByKey::flat`].
+    pub fn range(&self, key: &str) -> Option<(u32, u32)> {
+        self.ranges.get(key).copied()
+    }
+
+    pub fn slice(&self, (start, len): (u32, u32)) -> &[usize] {
+        self.flat
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or_default()
+    }
 }
 
 impl BatchIndex {
@@ -35,10 +81,11 @@ impl BatchIndex {
         parent: &super::node::Node,
     ) -> (Arc<Group>, Arc<[usize]>) {
         let rows = super::node::get_path(parent.row(), &batch.parent.path)
-            .and_then(|v| super::node::with_key(v, |k| self.by_key.get(k).cloned()))
+            .and_then(|v| super::node::with_key(v, |k| self.by_key.range(k)))
             .flatten()
-            .unwrap_or_else(|| Arc::from(Vec::new()));
-        (self.group.clone(), rows)
+            .map(|r| self.by_key.slice(r))
+            .unwrap_or_default();
+        (self.group.clone(), Arc::from(rows))
     }
 }
 
