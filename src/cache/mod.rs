@@ -111,6 +111,9 @@ pub struct Cache {
     l1: moka::future::Cache<Arc<str>, Arc<Entry>>,
     l2: Option<redis_l2::RedisL2>,
     loading: Mutex<HashMap<Arc<str>, Load>>,
+    /// Bumped by every invalidation (local or from another instance): whatever was built
+    /// from entries before it (a whole response) is no longer valid.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// The parts of a cache key; `\u{1f}` separates them so invalidation can match a part.
@@ -154,6 +157,7 @@ impl Cache {
             l1,
             l2,
             loading: Mutex::new(HashMap::new()),
+            epoch: Default::default(),
         });
         if let Some(l2) = &cache.l2 {
             l2.subscribe(Arc::downgrade(&cache));
@@ -260,7 +264,13 @@ impl Cache {
         }
     }
 
+    /// The invalidation count: equal before and after means nothing was invalidated.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn invalidate_local(&self, what: &Invalidation) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let what = what.clone();
         if let Err(e) = self.l1.invalidate_entries_if(move |k, _| what.matches(k)) {
             tracing::error!(error = %e, "cache invalidation failed");

@@ -1,6 +1,10 @@
-//! The optional whole-response cache (`[cache] response = true`): anonymous operations whose
-//! bindings all have a cache policy and read no `{{auth.*}}` are kept for the smallest TTL
-//! among them, keyed by the operation text (whitespace-normalized), name and variables.
+//! The whole-response cache (`[cache] response`, on by default): an anonymous operation whose
+//! bindings all have a cache policy and read no `{{auth.*}}` is replayed, keyed by its text
+//! (whitespace-normalized), name and variables. It is transparent: a replay is what running
+//! the operation again would answer from the same cached entries. So a response is kept
+//! only until the first entry it was built from stops being fresh, never when one was stale
+//! or failed, and it is dropped by any cache invalidation (here or from another instance)
+//! and by any reload of a file source after it was built.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -10,6 +14,17 @@ pub struct Stored {
     pub data: bytes::Bytes,
     pub uses: Vec<(usize, SystemTime)>,
     ttl: Duration,
+    /// What the data it was built from was, when it was built (see [`Validity`]).
+    validity: Validity,
+}
+
+/// The state of everything a response could have been built from: the cache's invalidation
+/// count and the sum of the file sources' generations (each only grows). Taken before an
+/// operation runs; a response is replayed only while it is unchanged.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Validity {
+    pub epoch: u64,
+    pub generations: u64,
 }
 
 struct Expiry;
@@ -62,8 +77,14 @@ impl ResponseCache {
         k.into()
     }
 
-    pub fn get(&self, key: &Arc<str>) -> Option<Arc<Stored>> {
-        self.inner.get(key)
+    /// The stored response, if it is still what the operation would answer now.
+    pub fn get(&self, key: &Arc<str>, now: Validity) -> Option<Arc<Stored>> {
+        let hit = self.inner.get(key)?;
+        if hit.validity != now {
+            self.inner.invalidate(key);
+            return None;
+        }
+        Some(hit)
     }
 
     pub fn insert(
@@ -72,7 +93,16 @@ impl ResponseCache {
         data: bytes::Bytes,
         uses: Vec<(usize, SystemTime)>,
         ttl: Duration,
+        validity: Validity,
     ) {
-        self.inner.insert(key, Arc::new(Stored { data, uses, ttl }));
+        self.inner.insert(
+            key,
+            Arc::new(Stored {
+                data,
+                uses,
+                ttl,
+                validity,
+            }),
+        );
     }
 }

@@ -36,7 +36,8 @@ pub struct GatewayFile {
 pub struct GatewayCacheFile {
     /// Memory bound of the in-process cache, e.g. "256MiB"; entries are weighed by size.
     pub max_memory: String,
-    /// Cache whole responses of anonymous operations whose bindings are all cacheable.
+    /// Replay whole responses of anonymous operations whose bindings are all cacheable,
+    /// until the first entry they were built from expires (see `cache::response`).
     pub response: bool,
     /// Optional second level shared by every instance.
     pub redis: Option<RedisFile>,
@@ -46,7 +47,7 @@ impl Default for GatewayCacheFile {
     fn default() -> Self {
         GatewayCacheFile {
             max_memory: "256MiB".into(),
-            response: false,
+            response: true,
             redis: None,
         }
     }

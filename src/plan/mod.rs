@@ -29,6 +29,9 @@ pub use exec::execute;
 /// A compiled operation.
 pub struct Plan {
     root: Selection,
+    /// False once a run read a binding without a cache policy (or one that reads the
+    /// caller): its responses are never replayed, so their key is not even built.
+    replayable: std::sync::atomic::AtomicBool,
     /// Size of the last answer, so the next one's buffer is allocated once.
     size_hint: std::sync::atomic::AtomicUsize,
 }
@@ -36,6 +39,17 @@ pub struct Plan {
 impl Plan {
     pub fn size_hint(&self) -> usize {
         self.size_hint.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn replayable(&self) -> bool {
+        self.replayable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn note_replayable(&self, replayable: bool) {
+        if !replayable {
+            self.replayable
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     pub fn note_size(&self, size: usize) {
@@ -128,11 +142,18 @@ impl Kind {
     }
 }
 
+/// What was learned of an operation: its plan, or `None` when it cannot be planned.
+type Learned = Option<Arc<Plan>>;
+
 /// Compiles plans against one engine's blueprint.
 pub struct Planner {
     engine: Arc<Engine>,
     types: HashMap<String, usize>,
-    cache: moka::sync::Cache<Arc<str>, Option<Arc<Plan>>>,
+    /// Operations sent without `operationName`, by their text: looked up without building
+    /// a key.
+    unnamed: moka::sync::Cache<Arc<str>, Learned>,
+    /// Operations picked by name, by text and name.
+    named: moka::sync::Cache<(Arc<str>, Arc<str>), Learned>,
 }
 
 impl Planner {
@@ -147,26 +168,29 @@ impl Planner {
         Planner {
             engine,
             types,
-            cache: moka::sync::Cache::new(4096),
+            unnamed: moka::sync::Cache::new(4096),
+            named: moka::sync::Cache::new(4096),
         }
     }
 
-    pub fn key(query: &str, operation: Option<&str>) -> Arc<str> {
-        format!("{query}\u{1f}{}", operation.unwrap_or("")).into()
-    }
-
     /// The plan of an operation seen before: `Some(None)` when it cannot be planned.
-    pub fn get(&self, key: &Arc<str>) -> Option<Option<Arc<Plan>>> {
-        self.cache.get(key)
+    pub fn get(&self, query: &str, operation: Option<&str>) -> Option<Option<Arc<Plan>>> {
+        match operation {
+            None => self.unnamed.get(query),
+            Some(name) => self.named.get(&(Arc::from(query), Arc::from(name))),
+        }
     }
 
     /// Compiles `query` after async-graphql ran it without an error.
-    pub fn learn(&self, key: Arc<str>, query: &str, operation: Option<&str>) {
+    pub fn learn(&self, query: &str, operation: Option<&str>) {
         let plan = async_graphql_parser::parse_query(query)
             .ok()
             .and_then(|doc| self.compile(&doc, operation))
             .map(Arc::new);
-        self.cache.insert(key, plan);
+        match operation {
+            None => self.unnamed.insert(query.into(), plan),
+            Some(name) => self.named.insert((query.into(), name.into()), plan),
+        }
     }
 
     fn compile(&self, doc: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
@@ -192,6 +216,7 @@ impl Planner {
         )?;
         Some(Plan {
             root: Selection::new(root),
+            replayable: std::sync::atomic::AtomicBool::new(true),
             size_hint: Default::default(),
         })
     }

@@ -229,7 +229,19 @@ async fn fetch(
                 });
                 async move {
                     let result = match cache_key {
-                        Some(k) => cache.fetch(&source, k, policy, call).await,
+                        Some(k) => {
+                            let result = cache.fetch(&source, k, policy, call).await;
+                            match &result {
+                                // Fresh until its fetch time plus the TTL (L2 entries keep
+                                // their writer's fetch time): a whole response built from it
+                                // must not outlive that.
+                                Ok((f, CacheState::Hit | CacheState::Miss)) => {
+                                    state.note_fresh_until(f.fetched_at + policy.ttl)
+                                }
+                                _ => state.mark_uncacheable(),
+                            }
+                            result
+                        }
                         None => source
                             .fetch(call, true)
                             .await

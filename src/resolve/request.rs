@@ -120,43 +120,68 @@ pub struct RequestState {
     pub(super) memo: Mutex<HashMap<(usize, String), SharedCall>>,
     pub(super) batches: Mutex<HashMap<(usize, u64, String), BatchCell>>,
     uses: Mutex<BTreeMap<usize, Use>>,
-    /// Smallest TTL among the bindings this request used (ms); for the response cache.
-    min_ttl_ms: AtomicU64,
-    /// A binding without a cache policy, reading `{{auth.*}}`, or with side effects was used.
+    /// Earliest time (ms since the epoch) a cached answer this request used stops being
+    /// fresh; for the response cache.
+    fresh_until_ms: AtomicU64,
+    /// A binding without a cache policy, reading `{{auth.*}}`, or with side effects was used,
+    /// or an answer was stale or failed.
     uncacheable: AtomicBool,
+    /// The first reasons only: the same operation will never be cacheable.
+    never_cacheable: AtomicBool,
 }
 
 impl RequestState {
     pub fn new(auth: Value) -> Self {
         RequestState {
             auth,
-            min_ttl_ms: AtomicU64::new(u64::MAX),
+            fresh_until_ms: AtomicU64::new(u64::MAX),
             ..Default::default()
         }
     }
 
-    /// Notes a binding's cacheability for the whole-response cache.
+    /// Notes a binding's cacheability for the whole-response cache: only bindings with a
+    /// cache policy, shared by every caller, keep a response cacheable.
     pub fn note_binding(&self, ttl: std::time::Duration, cacheable: bool) {
         if !cacheable || ttl.is_zero() {
             self.uncacheable.store(true, Ordering::Relaxed);
-        } else {
-            self.min_ttl_ms
-                .fetch_min(ttl.as_millis() as u64, Ordering::Relaxed);
+            self.never_cacheable.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Whether this operation read something no response cache may keep, whatever its data.
+    pub fn never_cacheable(&self) -> bool {
+        self.never_cacheable.load(Ordering::Relaxed)
+    }
+
+    /// Notes when a cached answer this request used stops being fresh.
+    pub fn note_fresh_until(&self, at: SystemTime) {
+        let ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        self.fresh_until_ms.fetch_min(ms, Ordering::Relaxed);
     }
 
     pub fn mark_uncacheable(&self) {
         self.uncacheable.store(true, Ordering::Relaxed);
     }
 
-    /// The TTL a whole response may be cached for: `None` when it may not be.
+    /// How long the whole response may be replayed: until the first cached answer it was
+    /// built from stops being fresh, so a replay is never older than the bindings' own
+    /// cache would serve. `default` when it used no source; `None` when it may not be kept.
     pub fn response_ttl(&self, default: std::time::Duration) -> Option<std::time::Duration> {
         if self.uncacheable.load(Ordering::Relaxed) {
             return None;
         }
-        match self.min_ttl_ms.load(Ordering::Relaxed) {
+        match self.fresh_until_ms.load(Ordering::Relaxed) {
             u64::MAX => Some(default),
-            ms => Some(std::time::Duration::from_millis(ms)),
+            ms => {
+                let until = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+                until
+                    .duration_since(SystemTime::now())
+                    .ok()
+                    .filter(|d| !d.is_zero())
+            }
         }
     }
 
@@ -192,6 +217,26 @@ impl RequestState {
         }
     }
 
+    /// Writes [`RequestState::sources_json`] straight into a response body.
+    pub fn write_sources(&self, sources: &[Arc<Source>], out: &mut Vec<u8>) {
+        let now = SystemTime::now();
+        let Ok(uses) = self.uses.lock() else {
+            out.extend_from_slice(b"[]");
+            return;
+        };
+        out.push(b'[');
+        let mut first = true;
+        for (&i, u) in uses.iter() {
+            let Some(s) = sources.get(i) else { continue };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_source(names(s), now, u.oldest, u.cache, u.calls, u.error, out);
+        }
+        out.push(b']');
+    }
+
     /// `extensions.sources`: for each connector used, where the data came from and how old it is.
     pub fn sources_json(&self, sources: &[Arc<Source>]) -> Value {
         let now = SystemTime::now();
@@ -202,7 +247,7 @@ impl RequestState {
             uses.iter()
                 .filter_map(|(&i, u)| {
                     Some(source_json(
-                        sources.get(i)?,
+                        names(sources.get(i)?),
                         now,
                         u.oldest,
                         u.cache,
@@ -215,9 +260,13 @@ impl RequestState {
     }
 }
 
+fn names(s: &Source) -> (&str, &str, &str) {
+    (&s.config.name, &s.config.title, &s.config.opd)
+}
+
 /// One entry of `extensions.sources`.
 fn source_json(
-    s: &Source,
+    s: (&str, &str, &str),
     now: SystemTime,
     oldest: SystemTime,
     cache: CacheState,
@@ -225,9 +274,9 @@ fn source_json(
     error: Option<ErrorCode>,
 ) -> Value {
     let mut v = json!({
-        "name": s.config.name,
-        "title": s.config.title,
-        "opd": s.config.opd,
+        "name": s.0,
+        "title": s.1,
+        "opd": s.2,
         "fetchedAt": chrono::DateTime::<chrono::Utc>::from(oldest).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "ageSeconds": now.duration_since(oldest).unwrap_or_default().as_secs(),
         "cache": cache.as_str(),
@@ -239,21 +288,84 @@ fn source_json(
     v
 }
 
+/// One entry of `extensions.sources`, written as [`source_json`] would serialize it (keys in
+/// the same order).
+fn write_source(
+    s: (&str, &str, &str),
+    now: SystemTime,
+    oldest: SystemTime,
+    cache: CacheState,
+    calls: u32,
+    error: Option<ErrorCode>,
+    out: &mut Vec<u8>,
+) {
+    let mut int = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"ageSeconds\":");
+    out.extend_from_slice(
+        int.format(now.duration_since(oldest).unwrap_or_default().as_secs())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b",\"cache\":\"");
+    out.extend_from_slice(cache.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"calls\":");
+    out.extend_from_slice(int.format(calls).as_bytes());
+    if let Some(e) = error {
+        out.extend_from_slice(b",\"error\":\"");
+        out.extend_from_slice(e.as_str().as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b",\"fetchedAt\":\"");
+    out.extend_from_slice(
+        chrono::DateTime::<chrono::Utc>::from(oldest)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\",\"name\":");
+    let _ = serde_json::to_writer(&mut *out, s.0);
+    out.extend_from_slice(b",\"opd\":");
+    let _ = serde_json::to_writer(&mut *out, s.2);
+    out.extend_from_slice(b",\"title\":");
+    let _ = serde_json::to_writer(&mut *out, s.1);
+    out.push(b'}');
+}
+
 /// `extensions.sources` of a response served whole from the response cache.
-pub fn cached_sources_json(uses: &[(usize, SystemTime)], sources: &[Arc<Source>]) -> Value {
+pub fn write_cached_sources(
+    uses: &[(usize, SystemTime)],
+    sources: &[Arc<Source>],
+    out: &mut Vec<u8>,
+) {
     let now = SystemTime::now();
-    Value::Array(
-        uses.iter()
-            .filter_map(|&(i, oldest)| {
-                Some(source_json(
-                    sources.get(i)?,
-                    now,
-                    oldest,
-                    CacheState::Hit,
-                    0,
-                    None,
-                ))
-            })
-            .collect(),
-    )
+    out.push(b'[');
+    let mut first = true;
+    for &(i, oldest) in uses {
+        let Some(s) = sources.get(i) else { continue };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_source(names(s), now, oldest, CacheState::Hit, 0, None, out);
+    }
+    out.push(b']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_sources_are_the_serialized_json_byte_for_byte() {
+        let now = SystemTime::now();
+        let oldest = now - std::time::Duration::from_secs(75);
+        for (cache, error) in [
+            (CacheState::Hit, None),
+            (CacheState::Stale, Some(ErrorCode::SourceTimeout)),
+        ] {
+            let names = ("dinsos", "Dinas \"Sosial\" \u{e9}", "dinsos");
+            let mut out = Vec::new();
+            write_source(names, now, oldest, cache, 3, error, &mut out);
+            let expected = source_json(names, now, oldest, cache, 3, error).to_string();
+            assert_eq!(String::from_utf8_lossy(&out), expected);
+        }
+    }
 }

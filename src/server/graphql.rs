@@ -1,6 +1,7 @@
 //! GraphQL over HTTP (graphql-over-http spec): content negotiation, the 4xx the spec asks
 //! for, GET never running a mutation, and `extensions.sources` on every response.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +15,10 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::cache::response::ResponseCache;
+use crate::cache::response::{ResponseCache, Validity};
 use crate::error::ErrorCode;
-use crate::plan::Planner;
 use crate::resolve::request::RequestState;
-use crate::resolve::request::cached_sources_json;
+use crate::resolve::request::write_cached_sources;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -103,25 +103,56 @@ fn not_acceptable() -> Response {
         .into_response()
 }
 
-struct Params {
-    query: String,
-    operation_name: Option<String>,
+struct Params<'a> {
+    query: Cow<'a, str>,
+    operation_name: Option<Cow<'a, str>>,
     variables: Option<Value>,
 }
 
+/// The request parameters as most clients send them, read without building a JSON tree;
+/// anything else goes through [`params`], which says what is wrong.
+#[derive(serde::Deserialize)]
+struct Borrowed<'a> {
+    #[serde(borrow)]
+    query: Cow<'a, str>,
+    #[serde(rename = "operationName", default, borrow)]
+    operation_name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    variables: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    extensions: Option<serde::de::IgnoredAny>,
+}
+
+fn params_from_slice(body: &[u8]) -> Result<Params<'_>, &'static str> {
+    if let Ok(b) = serde_json::from_slice::<Borrowed>(body)
+        && body.first() == Some(&b'{')
+        && b.extensions.is_none()
+    {
+        return Ok(Params {
+            query: b.query,
+            operation_name: b.operation_name,
+            variables: b.variables.map(Value::Object),
+        });
+    }
+    match serde_json::from_slice(body) {
+        Ok(v) => params(v),
+        Err(_) => Err("the request body is not valid JSON"),
+    }
+}
+
 /// Checks the GraphQL request parameters the spec defines.
-fn params(body: Value) -> Result<Params, &'static str> {
+fn params(body: Value) -> Result<Params<'static>, &'static str> {
     let Value::Object(mut map) = body else {
         return Err("the request body must be a JSON object");
     };
     let query = match map.remove("query") {
-        Some(Value::String(q)) => q,
+        Some(Value::String(q)) => Cow::Owned(q),
         Some(_) => return Err("'query' must be a string"),
         None => return Err("the request has no 'query'"),
     };
     let operation_name = match map.remove("operationName") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
+        Some(Value::String(s)) => Some(Cow::Owned(s)),
         Some(_) => return Err("'operationName' must be a string"),
     };
     let variables = match map.remove("variables") {
@@ -140,32 +171,45 @@ fn params(body: Value) -> Result<Params, &'static str> {
     })
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(media) = negotiate(&headers) else {
+/// What `POST /graphql` needs of the request head, read in place (the `HeaderMap`
+/// extractor would copy every header).
+pub struct PostHead {
+    media: Option<MediaType>,
+    json: bool,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PostHead {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        Ok(PostHead {
+            media: negotiate(&parts.headers),
+            json: essence.eq_ignore_ascii_case(JSON),
+        })
+    }
+}
+
+pub async fn post(State(state): State<AppState>, head: PostHead, body: Bytes) -> Response {
+    let Some(media) = head.media else {
         return not_acceptable();
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence != JSON {
+    if !head.json {
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "POST /graphql needs content-type: application/json",
         )
             .into_response();
     }
-    let body: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => return request_error(media, "the request body is not valid JSON"),
-    };
-    match params(body) {
+    match params_from_slice(&body) {
         Ok(p) => execute(&state, media, p).await,
         Err(msg) => request_error(media, msg),
     }
@@ -243,33 +287,52 @@ fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
     }
 }
 
-async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
-    let response_key = state
-        .responses
+async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response {
+    let no_variables = p
+        .variables
         .as_ref()
-        .map(|_| ResponseCache::key(&p.query, p.operation_name.as_deref(), p.variables.as_ref()));
-    if let (Some(cache), Some(key)) = (&state.responses, &response_key)
-        && let Some(hit) = cache.get(key)
+        .is_none_or(|v| v.as_object().is_some_and(|m| m.is_empty()));
+    let plan = match no_variables {
+        true => state
+            .planner
+            .get(&p.query, p.operation_name.as_deref())
+            .flatten(),
+        false => None,
+    };
+    // An operation whose plan reads a binding without a cache policy is never replayed:
+    // skip building its response key.
+    let replayable = plan.as_ref().is_none_or(|plan| plan.replayable());
+    let response_key = match (&state.responses, replayable) {
+        (Some(_), true) => Some(ResponseCache::key(
+            &p.query,
+            p.operation_name.as_deref(),
+            p.variables.as_ref(),
+        )),
+        _ => None,
+    };
+    let validity = response_key.as_ref().map(|_| Validity {
+        epoch: state.engine.cache.epoch(),
+        generations: state
+            .engine
+            .sources
+            .iter()
+            .map(|s| s.generation())
+            .fold(0u64, u64::wrapping_add),
+    });
+    if let (Some(cache), Some(key), Some(now)) = (&state.responses, &response_key, validity)
+        && let Some(hit) = cache.get(key, now)
     {
-        let sources = cached_sources_json(&hit.uses, &state.engine.sources);
         let mut body = Vec::with_capacity(hit.data.len() + 256);
         body.extend_from_slice(b"{\"data\":");
         body.extend_from_slice(&hit.data);
         body.extend_from_slice(b",\"extensions\":{\"sources\":");
-        body.extend_from_slice(sources.to_string().as_bytes());
+        write_cached_sources(&hit.uses, &state.engine.sources, &mut body);
         body.extend_from_slice(b"}}");
         return respond(StatusCode::OK, media, body);
     }
     let request_state = Arc::new(RequestState::new(Value::Object(Default::default())));
     let timeout = state.engine.blueprint.limits.request_timeout;
-    let no_variables = p
-        .variables
-        .as_ref()
-        .is_none_or(|v| v.as_object().is_some_and(|m| m.is_empty()));
-    let plan_key = no_variables.then(|| Planner::key(&p.query, p.operation_name.as_deref()));
-    if let Some(key) = &plan_key
-        && let Some(Some(plan)) = state.planner.get(key)
-    {
+    if let Some(plan) = plan {
         let mut body = Vec::with_capacity(plan.size_hint() + 512);
         body.extend_from_slice(b"{\"data\":");
         let data_start = body.len();
@@ -281,7 +344,8 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
         else {
             return too_long(media);
         };
-        if let (Some(cache), Some(key)) = (&state.responses, response_key)
+        plan.note_replayable(!request_state.never_cacheable());
+        if let (Some(cache), Some(key), Some(validity)) = (&state.responses, response_key, validity)
             && errors.is_empty()
             && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
         {
@@ -290,6 +354,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
                 bytes::Bytes::copy_from_slice(&body[data_start..]),
                 request_state.uses(),
                 ttl,
+                validity,
             );
         }
         if !errors.is_empty() {
@@ -297,10 +362,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
             let _ = serde_json::to_writer(&mut body, &errors);
         }
         body.extend_from_slice(b",\"extensions\":{\"sources\":");
-        let _ = serde_json::to_writer(
-            &mut body,
-            &request_state.sources_json(&state.engine.sources),
-        );
+        request_state.write_sources(&state.engine.sources, &mut body);
         body.extend_from_slice(b"}}");
         plan.note_size(body.len());
         let mut r = respond(StatusCode::OK, media, body);
@@ -309,10 +371,10 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
             .insert("simpul-plan", HeaderValue::from_static("compiled"));
         return r;
     }
-    let learn = plan_key.map(|k| (k, p.query.clone(), p.operation_name.clone()));
-    let mut request = async_graphql::Request::new(p.query).data(request_state.clone());
-    if let Some(name) = p.operation_name {
-        request = request.operation_name(name);
+    let learn = no_variables.then(|| (p.query.to_string(), p.operation_name.clone()));
+    let mut request = async_graphql::Request::new(p.query.into_owned()).data(request_state.clone());
+    if let Some(name) = &p.operation_name {
+        request = request.operation_name(name.as_ref());
     }
     if let Some(vars) = p.variables {
         request = request.variables(Variables::from_json(vars));
@@ -322,9 +384,9 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
         Err(_) => return too_long(media),
     };
     if response.errors.is_empty()
-        && let Some((key, query, operation)) = learn
+        && let Some((query, operation)) = learn
     {
-        state.planner.learn(key, &query, operation.as_deref());
+        state.planner.learn(&query, operation.as_deref());
     }
     // A failed non-null bound field was already reported with its path; the executor's own
     // "non-null" complaint about the same path adds nothing for a client.
@@ -350,13 +412,13 @@ async fn execute(state: &AppState, media: MediaType, p: Params) -> Response {
     {
         response.extensions.insert("sources".to_string(), sources);
     }
-    if let (Some(cache), Some(key)) = (&state.responses, response_key)
+    if let (Some(cache), Some(key), Some(validity)) = (&state.responses, response_key, validity)
         && !request_failed
         && response.errors.is_empty()
         && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
         && let Ok(data) = serde_json::to_vec(&response.data)
     {
-        cache.insert(key, data.into(), request_state.uses(), ttl);
+        cache.insert(key, data.into(), request_state.uses(), ttl, validity);
     }
     let status = if request_failed && media == MediaType::GraphqlResponse {
         StatusCode::BAD_REQUEST

@@ -38,6 +38,12 @@ fn comparable(mut v: Value) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn planned_answers_equal_the_generic_executor_on_every_dashboard_query() {
     let dir = copy_deployment(&repo_root());
+    // Replaying whole responses would answer the later requests without running the plan.
+    std::fs::write(
+        dir.path().join("simpul.toml"),
+        "[cache]\nresponse = false\n",
+    )
+    .expect("simpul.toml");
     let app = TestApp::spawn(dir.path(), &[]).await;
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join("queries"))
         .expect("queries")

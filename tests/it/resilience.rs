@@ -314,6 +314,63 @@ async fn whole_responses_of_cacheable_operations_are_reused_and_live_fields_are_
     assert_eq!(upstream.calls(), 4);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_response_never_outlives_its_entries_and_invalidation_drops_it() {
+    let upstream = Upstream::start().await;
+    // The response cache is on by default: no [cache] section.
+    let dir = blog(
+        r#"@cache(ttl: "3s")"#,
+        "",
+        "[admin]\ntoken = \"${env.ADMIN_TOKEN}\"\n",
+    );
+    let app = TestApp::spawn(
+        dir.path(),
+        &[("UPSTREAM_URL", &upstream.url), ("ADMIN_TOKEN", "t0ken")],
+    )
+    .await;
+    let posts_only = "{ posts { id title } }";
+    let first = app.query(posts_only).await;
+    assert_eq!(source(&first, "blog")["cache"], "MISS");
+    let replayed = app.query(posts_only).await;
+    assert_eq!(replayed["data"], first["data"]);
+    assert_eq!(
+        source(&replayed, "blog")["calls"],
+        0,
+        "replayed whole: {replayed}"
+    );
+    assert_eq!(upstream.calls(), 1);
+
+    // Built 2 s into the posts entry's 3 s: kept only for what is left of it.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let other = "{ posts { title id } }";
+    let built = app.query(other).await;
+    assert_eq!(source(&built, "blog")["cache"], "HIT");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = app.query(other).await;
+    assert_eq!(
+        source(&after, "blog")["cache"],
+        "MISS",
+        "the posts entry expired, so its response did too: {after}"
+    );
+    assert_eq!(upstream.calls(), 2);
+
+    // An invalidation drops whole responses too.
+    app.query(other).await;
+    assert_eq!(source(&app.query(other).await, "blog")["calls"], 0);
+    let r = app
+        .client
+        .post(format!("{}/admin/cache/invalidate", app.url))
+        .bearer_auth("t0ken")
+        .json(&json!({ "connector": "blog" }))
+        .send()
+        .await
+        .expect("invalidate");
+    assert_eq!(r.status().as_u16(), 200);
+    let fresh = app.query(other).await;
+    assert_eq!(source(&fresh, "blog")["cache"], "MISS", "{fresh}");
+    assert_eq!(upstream.calls(), 3);
+}
+
 fn redis_url() -> String {
     std::env::var("SIMPUL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
