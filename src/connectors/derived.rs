@@ -7,7 +7,7 @@
 //! and dropped with them. Connectors never look inside; readers key their values.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// At most this many derived values per answer: a bound on memory if many operations read
 /// the same rows. The oldest is dropped first.
@@ -29,9 +29,11 @@ pub enum DerivedKey {
     Projection(u64),
 }
 
+type Slot = Arc<OnceLock<Arc<dyn Any + Send + Sync>>>;
+
 #[derive(Default)]
 pub struct Derived {
-    slots: Mutex<Vec<(DerivedKey, Arc<dyn Any + Send + Sync>)>>,
+    slots: Mutex<Vec<(DerivedKey, Slot)>>,
 }
 
 impl std::fmt::Debug for Derived {
@@ -41,37 +43,42 @@ impl std::fmt::Debug for Derived {
 }
 
 impl Derived {
-    /// The value kept under `key`, computing it with `init` the first time. Two readers
-    /// racing on a new key may both compute it; the first stored wins.
+    /// The value kept under `key`, computing it with `init` the first time. Readers that
+    /// arrive while it is computed wait for it rather than compute it again: the requests
+    /// that joined one upstream call all wake when its answer arrives, at once.
     pub fn get_or_init<T: Any + Send + Sync>(
         &self,
         key: DerivedKey,
-        init: impl FnOnce() -> T,
+        init: impl Fn() -> T,
     ) -> Arc<T> {
-        if let Some(v) = self.get(key) {
-            return v;
-        }
-        let value = Arc::new(init());
-        let Ok(mut slots) = self.slots.lock() else {
-            return value;
+        let slot = match self.slots.lock() {
+            Ok(mut slots) => match slots.iter().find(|(k, _)| *k == key) {
+                Some((_, slot)) => slot.clone(),
+                None => {
+                    if slots.len() >= MAX_ENTRIES {
+                        slots.remove(0);
+                    }
+                    let slot = Slot::default();
+                    slots.push((key, slot.clone()));
+                    slot
+                }
+            },
+            Err(_) => Slot::default(),
         };
-        if let Some((_, existing)) = slots.iter().find(|(k, _)| *k == key)
-            && let Ok(v) = existing.clone().downcast::<T>()
-        {
-            return v;
-        }
-        slots.retain(|(k, _)| *k != key);
-        if slots.len() >= MAX_ENTRIES {
-            slots.remove(0);
-        }
-        slots.push((key, value.clone()));
+        let value = slot.get_or_init(|| -> Arc<dyn Any + Send + Sync> { Arc::new(init()) });
+        // Another type under the same key would be a reader's bug: compute, keep nothing.
         value
+            .clone()
+            .downcast::<T>()
+            .unwrap_or_else(|_| Arc::new(init()))
     }
 
     pub fn get<T: Any + Send + Sync>(&self, key: DerivedKey) -> Option<Arc<T>> {
-        let slots = self.slots.lock().ok()?;
-        let (_, v) = slots.iter().find(|(k, _)| *k == key)?;
-        v.clone().downcast::<T>().ok()
+        let slot = {
+            let slots = self.slots.lock().ok()?;
+            slots.iter().find(|(k, _)| *k == key)?.1.clone()
+        };
+        slot.get()?.clone().downcast::<T>().ok()
     }
 }
 
@@ -82,16 +89,16 @@ mod tests {
     #[test]
     fn computes_once_per_key_and_keeps_a_bounded_number() {
         let d = Derived::default();
-        let mut calls = 0;
+        let calls = std::sync::atomic::AtomicU32::new(0);
         let a = d.get_or_init(DerivedKey::AllRows, || {
-            calls += 1;
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             7u32
         });
         let b = d.get_or_init(DerivedKey::AllRows, || {
-            calls += 1;
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             8u32
         });
-        assert_eq!((*a, *b, calls), (7, 7, 1));
+        assert_eq!((*a, *b, calls.into_inner()), (7, 7, 1));
         for i in 0..(MAX_ENTRIES as u64 + 4) {
             d.get_or_init(DerivedKey::Projection(i), || i);
         }
@@ -105,5 +112,29 @@ mod tests {
                 .as_deref(),
             Some(&(MAX_ENTRIES as u64 + 3))
         );
+    }
+
+    #[test]
+    fn readers_arriving_together_wait_for_one_computation() {
+        let d = Arc::new(Derived::default());
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (d, calls, barrier) = (d.clone(), calls.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    *d.get_or_init(DerivedKey::Projection(1), || {
+                        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        42u64
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().ok(), Some(42));
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

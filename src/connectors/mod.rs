@@ -215,6 +215,11 @@ impl Source {
             return self.run(call, false).await;
         }
         let key = call.key();
+        self.fetch_keyed(call, key).await
+    }
+
+    /// [`Source::fetch`] of a shareable call whose [`Call::key`] the caller already has.
+    pub async fn fetch_keyed(self: &Arc<Self>, call: Call, key: String) -> FetchResult {
         let fut = {
             let Ok(mut inflight) = self.inflight.lock() else {
                 return Err(SourceError::new(

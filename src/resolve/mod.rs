@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_graphql::dynamic::{FieldValue, ResolverContext};
-use futures::FutureExt;
 use serde_json::Value;
 
 use crate::blueprint::{Binding, Blueprint, Operation};
@@ -199,8 +198,8 @@ async fn fetch(
             .map(|f| (f, CacheState::Miss));
         return finish(state, connector, result);
     }
-    let key = (connector, call.key());
-    let fut = {
+    let call_key = call.key();
+    let cell = {
         let Ok(mut memo) = state.memo.lock() else {
             return Err(SourceError::new(
                 ErrorCode::Internal,
@@ -208,53 +207,46 @@ async fn fetch(
                 "memo poisoned",
             ));
         };
-        memo.entry(key)
-            .or_insert_with(|| {
-                let state = state.clone();
-                let cache = engine.cache.clone();
-                let policy = binding.cache;
-                let cache_key = policy.is_on().then(|| {
-                    let identity = if binding.uses_auth {
-                        state.auth.get("sub").and_then(Value::as_str).unwrap_or("")
-                    } else {
-                        ""
-                    };
-                    crate::cache::key(
-                        &source.name,
-                        &binding.name,
-                        source.generation(),
-                        identity,
-                        &format!("{} {}", source.origin(), call.key()),
-                    )
-                });
-                async move {
-                    let result = match cache_key {
-                        Some(k) => {
-                            let result = cache.fetch(&source, k, policy, call).await;
-                            match &result {
-                                // Fresh until its fetch time plus the TTL (L2 entries keep
-                                // their writer's fetch time): a whole response built from it
-                                // must not outlive that.
-                                Ok((f, CacheState::Hit | CacheState::Miss)) => {
-                                    state.note_fresh_until(f.fetched_at + policy.ttl)
-                                }
-                                _ => state.mark_uncacheable(),
-                            }
-                            result
-                        }
-                        None => source
-                            .fetch(call, true)
-                            .await
-                            .map(|f| (f, CacheState::Miss)),
-                    };
-                    finish(&state, connector, result)
-                }
-                .boxed()
-                .shared()
-            })
+        memo.entry((connector, call_key.clone()))
+            .or_default()
             .clone()
     };
-    fut.await
+    // The first identical call of this request runs it inline; the others wait for it.
+    cell.get_or_init(|| async {
+        let policy = binding.cache;
+        let result = if policy.is_on() {
+            let identity = if binding.uses_auth {
+                state.auth.get("sub").and_then(Value::as_str).unwrap_or("")
+            } else {
+                ""
+            };
+            let cache_key = crate::cache::key(
+                &source.name,
+                &binding.name,
+                source.generation(),
+                identity,
+                &format!("{} {}", source.origin(), call_key),
+            );
+            let result = engine.cache.fetch(&source, cache_key, policy, call).await;
+            match &result {
+                // Fresh until its fetch time plus the TTL (L2 entries keep their writer's
+                // fetch time): a whole response built from it must not outlive that.
+                Ok((f, CacheState::Hit | CacheState::Miss)) => {
+                    state.note_fresh_until(f.fetched_at + policy.ttl)
+                }
+                _ => state.mark_uncacheable(),
+            }
+            result
+        } else {
+            source
+                .fetch_keyed(call, call_key)
+                .await
+                .map(|f| (f, CacheState::Miss))
+        };
+        finish(state, connector, result)
+    })
+    .await
+    .clone()
 }
 
 fn finish(

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use futures::future::{BoxFuture, Shared};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
@@ -16,7 +15,7 @@ use crate::error::{ErrorCode, SourceError};
 
 pub type GroupResult = Result<Arc<Group>, SourceError>;
 /// A call made (or being made) in this request; awaited by every identical call.
-pub type SharedCall = Shared<BoxFuture<'static, GroupResult>>;
+pub type SharedCall = Arc<OnceCell<GroupResult>>;
 /// A batched level, loaded once by the first of its fields to resolve.
 pub type BatchCell = Arc<OnceCell<Result<Arc<BatchIndex>, SourceError>>>;
 

@@ -17,9 +17,20 @@ use crate::blueprint::Blueprint;
 use crate::connectors::Source;
 use crate::resolve::Engine;
 
-/// Everything a request handler needs; cheap to clone.
+/// Everything a request handler needs; one reference count to clone per request (every
+/// request clones its state).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub engine: Arc<Engine>,
     pub schema: async_graphql::dynamic::Schema,
     /// The whole-response cache, when `[cache] response = true`.
@@ -45,12 +56,12 @@ impl AppState {
             ))
         });
         let planner = Arc::new(crate::plan::Planner::new(engine.clone()));
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             engine,
             schema,
             responses,
             planner,
-        })
+        })))
     }
 }
 
