@@ -191,6 +191,8 @@ pub async fn execute(
     errors
 }
 
+/// Fetches every nested field of `sel` for the nodes of `level`, concurrently. Fields read
+/// from the row get no future at all.
 fn fetch_level<'a>(
     engine: &'a Engine,
     state: &'a Arc<RequestState>,
@@ -199,13 +201,45 @@ fn fetch_level<'a>(
     root: bool,
 ) -> BoxFuture<'a, Vec<Fetched>> {
     async move {
-        let fetches = sel
-            .fields
+        let mut fetched: Vec<Fetched> = sel.fields.iter().map(|_| Fetched::Nothing).collect();
+        let nested = sel
+            .nested
             .iter()
-            .map(|f| fetch_field(engine, state, f, level, root));
-        futures::future::join_all(fetches).await
+            .filter_map(|&i| Some((i, sel.fields.get(i)?)));
+        if let [i] = sel.nested.as_slice() {
+            if let (Some(f), Some(slot)) = (sel.fields.get(*i), fetched.get_mut(*i)) {
+                *slot = fetch_field(engine, state, f, level, root).await;
+            }
+        } else {
+            let results = futures::future::join_all(
+                nested
+                    .clone()
+                    .map(|(_, f)| fetch_field(engine, state, f, level, root)),
+            )
+            .await;
+            for ((i, _), r) in nested.zip(results) {
+                if let Some(slot) = fetched.get_mut(i) {
+                    *slot = r;
+                }
+            }
+        }
+        fetched
     }
     .boxed()
+}
+
+/// [`fetch_level`], without boxing a future when nothing of `sel` needs fetching.
+async fn fetch_children(
+    engine: &Engine,
+    state: &Arc<RequestState>,
+    sel: &Selection,
+    level: &Level,
+    root: bool,
+) -> Vec<Fetched> {
+    if sel.nested.is_empty() {
+        return sel.fields.iter().map(|_| Fetched::Nothing).collect();
+    }
+    fetch_level(engine, state, sel, level, root).await
 }
 
 async fn fetch_field(
@@ -242,7 +276,7 @@ async fn fetch_field(
                         groups: bound.groups.clone(),
                         nodes,
                     };
-                    let fetched = fetch_level(engine, state, sel, &child, false).await;
+                    let fetched = fetch_children(engine, state, sel, &child, false).await;
                     Some(Children::new(sel, offsets, child, fetched))
                 }
                 None => None,
@@ -256,7 +290,7 @@ async fn fetch_field(
             };
             child.push_owned(vec![Value::Object(Default::default()); level.nodes.len()]);
             let offsets = (0..=level.nodes.len()).collect();
-            let fetched = fetch_level(engine, state, children, &child, root).await;
+            let fetched = fetch_children(engine, state, children, &child, root).await;
             Fetched::Nested(Children::new(children, offsets, child, fetched))
         }
         Kind::Property {
@@ -278,7 +312,7 @@ async fn fetch_field(
                 }
             }
             offsets.push(child.nodes.len());
-            let fetched = fetch_level(engine, state, sel, &child, false).await;
+            let fetched = fetch_children(engine, state, sel, &child, false).await;
             Fetched::Nested(Children::new(sel, offsets, child, fetched))
         }
         _ => Fetched::Nothing,
