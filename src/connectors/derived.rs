@@ -21,6 +21,9 @@ pub enum DerivedKey {
     BatchKeys(usize),
     /// The batch key string of each row, as parents of a binding.
     ParentKeys(usize),
+    /// For each of these rows as a parent of a binding, where its rows are in another
+    /// (batched) answer, named by its id.
+    Picks(usize, u64),
     /// These rows indexed by a batch key column (hash of its name).
     IndexBy(u64),
     /// The indexes of every row.

@@ -68,15 +68,20 @@ impl Call {
 pub struct Fetched {
     pub rows: Vec<Value>,
     pub fetched_at: SystemTime,
+    /// Unique per answer in this process: names it in what is derived from another answer.
+    pub id: u64,
     /// What readers computed from these rows, kept as long as the rows are.
     pub derived: derived::Derived,
 }
+
+static NEXT_ANSWER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Fetched {
     pub fn new(rows: Vec<Value>, fetched_at: SystemTime) -> Fetched {
         Fetched {
             rows,
             fetched_at,
+            id: NEXT_ANSWER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             derived: Default::default(),
         }
     }

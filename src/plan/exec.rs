@@ -337,9 +337,9 @@ async fn bound_rows(
     };
     match (&binding.batch, root) {
         (Some(batch), false) => {
-            // Per parent slot: the batched answer's slot and each parent row's key (computed
-            // once per shared answer).
-            type ParentSlot = Result<(u32, Arc<Vec<Option<Box<str>>>>), SourceError>;
+            // Per parent slot: the batched answer's slot and, for each parent row, where its
+            // rows are in that answer (computed once per pair of shared answers).
+            type ParentSlot = Result<(u32, Arc<Vec<(u32, u32)>>), SourceError>;
             let mut first = vec![None; level.groups.len()];
             for n in &level.nodes {
                 if let Some(f @ None) = first.get_mut(n.slot as usize) {
@@ -354,16 +354,34 @@ async fn bound_rows(
                 };
                 let parent = match resolve::batched(engine, binding, state, args, &node).await {
                     Ok(index) => {
-                        let keys = match node.group.derived() {
-                            Some(d) => d.get_or_init(DerivedKey::ParentKeys(binding.id), || {
-                                resolve::parent_keys(&node.group, &batch.parent.path)
-                            }),
-                            None => Arc::new(resolve::parent_keys(&node.group, &batch.parent.path)),
+                        let picks = || {
+                            let keys = match node.group.derived() {
+                                Some(d) => d
+                                    .get_or_init(DerivedKey::ParentKeys(binding.id), || {
+                                        resolve::parent_keys(&node.group, &batch.parent.path)
+                                    }),
+                                None => {
+                                    Arc::new(resolve::parent_keys(&node.group, &batch.parent.path))
+                                }
+                            };
+                            keys.iter()
+                                .map(|k| {
+                                    k.as_deref()
+                                        .and_then(|k| index.by_key.range(k))
+                                        .unwrap_or((0, 0))
+                                })
+                                .collect::<Vec<_>>()
+                        };
+                        let picks = match (node.group.derived(), index.group.answer_id()) {
+                            (Some(d), Some(child)) => {
+                                d.get_or_init(DerivedKey::Picks(binding.id, child), picks)
+                            }
+                            _ => Arc::new(picks()),
                         };
                         let slot = bound.groups.len() as u32;
                         bound.groups.push(index.group.clone());
                         bound.indexes.push(Some(index.by_key.clone()));
-                        Ok((slot, keys))
+                        Ok((slot, picks))
                     }
                     Err(e) => Err(e),
                 };
@@ -371,21 +389,11 @@ async fn bound_rows(
             }
             for n in &level.nodes {
                 let pick = match parents.get(n.slot as usize) {
-                    Some(Some(Ok((slot, keys)))) => {
-                        let range = keys
-                            .get(n.index as usize)
-                            .and_then(|k| k.as_deref())
-                            .and_then(|k| {
-                                bound
-                                    .indexes
-                                    .get(*slot as usize)
-                                    .and_then(Option::as_ref)
-                                    .and_then(|ix| ix.range(k))
-                            })
-                            .unwrap_or((0, 0));
+                    Some(Some(Ok((slot, picks)))) => {
+                        let (start, len) = picks.get(n.index as usize).copied().unwrap_or((0, 0));
                         Ok(Pick {
                             slot: *slot,
-                            rows: Picked::Keyed(range.0, range.1),
+                            rows: Picked::Keyed(start, len),
                         })
                     }
                     Some(Some(Err(e))) => Err(e.clone()),
@@ -545,6 +553,9 @@ fn write_field<'p>(
     out: &mut Vec<u8>,
     errors: &mut Vec<Value>,
 ) {
+    if f.kind.is_nested() {
+        return write_nested(f, fetched, pos, path, out, errors);
+    }
     match write_leaf(f, level.row(node), out) {
         Ok(true) => return,
         Ok(false) => {}
@@ -569,6 +580,18 @@ fn write_field<'p>(
             return;
         }
     }
+    write_nested(f, fetched, pos, path, out, errors)
+}
+
+/// Writes the value of a field fetched for its level (a bound field, a nested object).
+fn write_nested<'p>(
+    f: &'p PlanField,
+    fetched: &Fetched,
+    pos: usize,
+    path: &mut Vec<Seg<'p>>,
+    out: &mut Vec<u8>,
+    errors: &mut Vec<Value>,
+) {
     match (&f.kind, fetched) {
         (Kind::Property { out: o, .. }, Fetched::Nested(ch)) => {
             write_children(o.is_list(), f, ch, pos, path, out, errors)

@@ -129,7 +129,7 @@ enum Kind {
 
 impl Kind {
     /// Whether the value needs more than the parent row: a fetch, or a level of its own.
-    fn is_nested(&self) -> bool {
+    pub(super) fn is_nested(&self) -> bool {
         matches!(
             self,
             Kind::Bound { .. }
@@ -151,9 +151,9 @@ pub struct Planner {
     types: HashMap<String, usize>,
     /// Operations sent without `operationName`, by their text: looked up without building
     /// a key.
-    unnamed: moka::sync::Cache<Arc<str>, Learned>,
+    unnamed: moka::sync::Cache<Arc<str>, Learned, rustc_hash::FxBuildHasher>,
     /// Operations picked by name, by text and name.
-    named: moka::sync::Cache<(Arc<str>, Arc<str>), Learned>,
+    named: moka::sync::Cache<(Arc<str>, Arc<str>), Learned, rustc_hash::FxBuildHasher>,
 }
 
 impl Planner {
@@ -168,8 +168,12 @@ impl Planner {
         Planner {
             engine,
             types,
-            unnamed: moka::sync::Cache::new(4096),
-            named: moka::sync::Cache::new(4096),
+            unnamed: moka::sync::Cache::builder()
+                .max_capacity(4096)
+                .build_with_hasher(rustc_hash::FxBuildHasher),
+            named: moka::sync::Cache::builder()
+                .max_capacity(4096)
+                .build_with_hasher(rustc_hash::FxBuildHasher),
         }
     }
 

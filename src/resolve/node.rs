@@ -40,6 +40,14 @@ impl Group {
         }
     }
 
+    /// The id of the shared upstream answer these rows are, if they are one.
+    pub fn answer_id(&self) -> Option<u64> {
+        match &self.rows {
+            GroupRows::Fetched(f) => Some(f.id),
+            GroupRows::Owned(_) => None,
+        }
+    }
+
     pub fn rows(&self) -> &[Value] {
         match &self.rows {
             GroupRows::Fetched(f) => &f.rows,

@@ -1,7 +1,7 @@
 //! Per-request state: identical calls made once, batched levels fetched once, and the record
 //! of which sources answered (for `extensions.sources`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -116,8 +116,8 @@ struct Use {
 pub struct RequestState {
     /// Verified token claims; empty until authentication exists.
     pub auth: Value,
-    pub(super) memo: Mutex<HashMap<(usize, String), SharedCall>>,
-    pub(super) batches: Mutex<HashMap<(usize, u64, String), BatchCell>>,
+    pub(super) memo: Mutex<rustc_hash::FxHashMap<(usize, String), SharedCall>>,
+    pub(super) batches: Mutex<rustc_hash::FxHashMap<(usize, u64, String), BatchCell>>,
     uses: Mutex<BTreeMap<usize, Use>>,
     /// Earliest time (ms since the epoch) a cached answer this request used stops being
     /// fresh; for the response cache.
