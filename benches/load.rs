@@ -12,6 +12,7 @@
 //! |-----|----------------------------------------------------------------|------------|
 //! | a   | `{ posts { id userId title user { id name email } } }`, batched | benches/deployments/blog |
 //! | a2  | a with `@cache(ttl: "1s")` on both bindings (a′)               | benches/deployments/blog_cached |
+//! | a0  | a through async-graphql's executor (`compiled_plans = false`)   | benches/deployments/blog + that setting |
 //! | b   | `{ posts { title } }`                                          | benches/deployments/blog |
 //! | c   | `{ greet }` (`@const`)                                         | benches/deployments/blog |
 //! | d   | the README's dashboard front page (regency → districts → ...) | repository root |
@@ -90,6 +91,7 @@ fn canonical_id(id: &str) -> Option<&'static str> {
     Some(match id.trim() {
         "a" => "a",
         "a2" | "a'" | "a′" | "ac" => "a2",
+        "a0" => "a0",
         "b" => "b",
         "c" => "c",
         "d" => "d",
@@ -183,6 +185,8 @@ impl Options {
 enum Deployment {
     Blog,
     BlogCached,
+    /// The blog deployment with `[execution] compiled_plans = false`.
+    BlogExecutor,
     Trenggalek,
     Villages,
 }
@@ -192,6 +196,7 @@ impl Deployment {
         match self {
             Deployment::Blog => "benches/deployments/blog",
             Deployment::BlogCached => "benches/deployments/blog_cached",
+            Deployment::BlogExecutor => "benches/deployments/blog, compiled_plans = false",
             Deployment::Trenggalek => "repository root (Trenggalek)",
             Deployment::Villages => "benches/deployments/villages",
         }
@@ -199,7 +204,10 @@ impl Deployment {
 
     /// Whether its upstream is the counting loopback API (else SQLite or files).
     fn counted(self) -> bool {
-        matches!(self, Deployment::Blog | Deployment::BlogCached)
+        matches!(
+            self,
+            Deployment::Blog | Deployment::BlogCached | Deployment::BlogExecutor
+        )
     }
 }
 
@@ -245,6 +253,16 @@ fn workloads() -> Vec<Workload> {
             what: "a with @cache(ttl: \"1s\") on both bindings",
             candidates: one(
                 Deployment::BlogCached,
+                "{ posts { id userId title user { id name email } } }",
+                check_posts_with_users,
+            ),
+        },
+        Workload {
+            id: "a0",
+            label: "a0",
+            what: "a through async-graphql's executor (compiled plans off)",
+            candidates: one(
+                Deployment::BlogExecutor,
                 "{ posts { id userId title user { id name email } } }",
                 check_posts_with_users,
             ),
@@ -634,6 +652,7 @@ impl Bench {
         match d {
             Deployment::Blog => root.join("benches/deployments/blog"),
             Deployment::BlogCached => root.join("benches/deployments/blog_cached"),
+            Deployment::BlogExecutor => self.scratch.path().join("blog_executor"),
             Deployment::Trenggalek => self.scratch.path().join("trenggalek"),
             Deployment::Villages => self.scratch.path().join("villages"),
         }
@@ -1191,6 +1210,13 @@ async fn run(opts: Options) -> ExitCode {
     let root = repo_root();
     let scratch = tempfile::tempdir().expect("scratch directory");
     copy_deployment(&root, &scratch.path().join("trenggalek"));
+    let executor = scratch.path().join("blog_executor");
+    copy_deployment(&root.join("benches/deployments/blog"), &executor);
+    std::fs::write(
+        executor.join("simpul.toml"),
+        "[execution]\ncompiled_plans = false\n",
+    )
+    .expect("write blog_executor/simpul.toml");
     let villages = scratch.path().join("villages");
     copy_tree(&root.join("benches/deployments/villages"), &villages);
     std::fs::create_dir_all(villages.join("data")).expect("mkdir");

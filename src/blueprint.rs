@@ -17,6 +17,8 @@ pub struct Blueprint {
     pub bindings: Vec<Arc<Binding>>,
     pub connectors: Vec<ConnectorConfig>,
     pub limits: Limits,
+    /// `[execution] compiled_plans`.
+    pub compiled_plans: bool,
     pub listen: Option<String>,
     pub cache: CacheSettings,
     pub admin_token: Option<String>,

@@ -49,6 +49,7 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
                 bindings,
                 connectors,
                 limits: gateway.limits,
+                compiled_plans: gateway.compiled_plans,
                 listen: gateway.listen,
                 cache: gateway.cache,
                 admin_token: gateway.admin_token,

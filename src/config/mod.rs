@@ -28,6 +28,26 @@ pub struct GatewayFile {
     pub cache: GatewayCacheFile,
     #[serde(default)]
     pub admin: AdminFile,
+    #[serde(default)]
+    pub execution: ExecutionFile,
+}
+
+/// `[execution]` in simpul.toml: how operations run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionFile {
+    /// Run operations seen before through a compiled plan (async-graphql still parses,
+    /// validates and runs the first request of each). `false` runs every request through
+    /// async-graphql's executor: a kill switch, and the way to measure what plans save.
+    pub compiled_plans: bool,
+}
+
+impl Default for ExecutionFile {
+    fn default() -> Self {
+        ExecutionFile {
+            compiled_plans: true,
+        }
+    }
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -251,6 +271,7 @@ pub struct ConnectorConfig {
 pub struct GatewayConfig {
     pub listen: Option<String>,
     pub limits: Limits,
+    pub compiled_plans: bool,
     pub cache: CacheSettings,
     pub admin_token: Option<String>,
 }
@@ -337,6 +358,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             .map(expand)
             .filter(|t| !t.is_empty()),
         listen: parsed.listen,
+        compiled_plans: parsed.execution.compiled_plans,
         limits: Limits {
             max_depth: parsed.limits.max_depth,
             max_complexity: parsed.limits.max_complexity,

@@ -292,7 +292,8 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response 
         .variables
         .as_ref()
         .is_none_or(|v| v.as_object().is_some_and(|m| m.is_empty()));
-    let plan = match no_variables {
+    let plans = no_variables && state.engine.blueprint.compiled_plans;
+    let plan = match plans {
         true => state
             .planner
             .get(&p.query, p.operation_name.as_deref())
@@ -371,7 +372,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response 
             .insert("simpul-plan", HeaderValue::from_static("compiled"));
         return r;
     }
-    let learn = no_variables.then(|| (p.query.to_string(), p.operation_name.clone()));
+    let learn = plans.then(|| (p.query.to_string(), p.operation_name.clone()));
     let mut request = async_graphql::Request::new(p.query.into_owned()).data(request_state.clone());
     if let Some(name) = &p.operation_name {
         request = request.operation_name(name.as_ref());

@@ -144,3 +144,20 @@ async fn a_planned_enum_never_carries_a_value_the_schema_does_not_declare() {
         serde_json::json!(["regency", "districts", 0, "villages", 1, "kind"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_can_be_turned_off() {
+    let upstream = Upstream::start().await;
+    let dir = copy_deployment(&repo_root().join("tests/cases/blog_batched"));
+    std::fs::write(
+        dir.path().join("simpul.toml"),
+        "[execution]\ncompiled_plans = false\n",
+    )
+    .expect("simpul.toml");
+    let app = TestApp::spawn(dir.path(), &[("UPSTREAM_URL", &upstream.url)]).await;
+    let q = "{ posts { id title author: user { name } } }";
+    let (_, first) = post(&app, q).await;
+    let (planned, second) = post(&app, q).await;
+    assert!(!planned, "every request runs through async-graphql");
+    assert_eq!(second["data"], first["data"]);
+}
