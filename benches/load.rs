@@ -24,6 +24,9 @@
 //! registered with the baseline, which serves those exact bytes. Every run is bounded by
 //! `--duration`; the Simpul processes are stopped at the end and on a panic.
 //!
+//! `--no-response-cache` turns the whole-response cache off (`[cache] response = false`) in
+//! every deployment, to measure what the engine costs when no answer is replayed.
+//!
 //! Options for profiling: `--no-baseline`, and `--simpul-wrapper "CMD ARGS"` to start Simpul
 //! under a profiler, e.g. `--simpul-wrapper "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"`
 //! (Simpul is stopped with SIGTERM, so the profiler writes its output).
@@ -64,12 +67,13 @@ struct Options {
     only: Option<Vec<String>>,
     starts: usize,
     baseline: bool,
+    response_cache: bool,
     wrapper: Vec<String>,
 }
 
 const USAGE: &str = "usage: cargo bench --bench load [-- --duration 10s] [--warmup 1s] \
-[--connections 100] [--only a,a2,b,c,d,e,f,f1k,start] [--starts 5] [--no-baseline] \
-[--simpul-wrapper \"CMD ARGS\"] [--quick]";
+[--connections 100] [--only a,a2,a0,b,c,d,e,f,f1k,start] [--starts 5] [--no-baseline] \
+[--no-response-cache] [--simpul-wrapper \"CMD ARGS\"] [--quick]";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -115,6 +119,7 @@ impl Options {
             only: None,
             starts: if quick { 1 } else { 5 },
             baseline: true,
+            response_cache: true,
             wrapper: Vec::new(),
         };
         if quick {
@@ -159,6 +164,7 @@ impl Options {
                     o.only = Some(ids);
                 }
                 "--no-baseline" => o.baseline = false,
+                "--no-response-cache" => o.response_cache = false,
                 "--simpul-wrapper" => {
                     o.wrapper = value()?.split_whitespace().map(str::to_string).collect();
                 }
@@ -647,15 +653,16 @@ struct Startup {
 }
 
 impl Bench {
+    /// Every deployment runs from a scratch copy, with the `simpul.toml` the options ask for.
     fn dir(&self, d: Deployment) -> PathBuf {
-        let root = repo_root();
-        match d {
-            Deployment::Blog => root.join("benches/deployments/blog"),
-            Deployment::BlogCached => root.join("benches/deployments/blog_cached"),
-            Deployment::BlogExecutor => self.scratch.path().join("blog_executor"),
-            Deployment::Trenggalek => self.scratch.path().join("trenggalek"),
-            Deployment::Villages => self.scratch.path().join("villages"),
-        }
+        let name = match d {
+            Deployment::Blog => "blog",
+            Deployment::BlogCached => "blog_cached",
+            Deployment::BlogExecutor => "blog_executor",
+            Deployment::Trenggalek => "trenggalek",
+            Deployment::Villages => "villages",
+        };
+        self.scratch.path().join(name)
     }
 
     fn spawn_simpul(&mut self, dir: &Path) -> Proc {
@@ -1210,13 +1217,33 @@ async fn run(opts: Options) -> ExitCode {
     let root = repo_root();
     let scratch = tempfile::tempdir().expect("scratch directory");
     copy_deployment(&root, &scratch.path().join("trenggalek"));
-    let executor = scratch.path().join("blog_executor");
-    copy_deployment(&root.join("benches/deployments/blog"), &executor);
-    std::fs::write(
-        executor.join("simpul.toml"),
-        "[execution]\ncompiled_plans = false\n",
-    )
-    .expect("write blog_executor/simpul.toml");
+    let response = if opts.response_cache {
+        ""
+    } else {
+        "[cache]\nresponse = false\n"
+    };
+    for (from, to, toml) in [
+        ("benches/deployments/blog", "blog", String::new()),
+        (
+            "benches/deployments/blog_cached",
+            "blog_cached",
+            String::new(),
+        ),
+        (
+            "benches/deployments/blog",
+            "blog_executor",
+            "[execution]\ncompiled_plans = false\n".to_string(),
+        ),
+    ] {
+        let dir = scratch.path().join(to);
+        copy_deployment(&root.join(from), &dir);
+        std::fs::write(dir.join("simpul.toml"), format!("{toml}{response}"))
+            .expect("write the scratch simpul.toml");
+    }
+    if !opts.response_cache {
+        std::fs::write(scratch.path().join("trenggalek/simpul.toml"), response)
+            .expect("write trenggalek/simpul.toml");
+    }
     let villages = scratch.path().join("villages");
     copy_tree(&root.join("benches/deployments/villages"), &villages);
     std::fs::create_dir_all(villages.join("data")).expect("mkdir");

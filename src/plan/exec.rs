@@ -173,7 +173,7 @@ pub async fn execute(
         nodes: Vec::with_capacity(1),
     };
     root.push_owned(vec![Value::Object(Default::default())]);
-    let fetched = fetch_level(engine, state, &plan.root, &root, true).await;
+    let fetched = fetch_children(engine, state, &plan.root, &root, true).await;
     let mut errors = Vec::new();
     for &node in &root.nodes {
         write_object(
