@@ -78,10 +78,19 @@ struct Bound {
     groups: Vec<Arc<Group>>,
     /// Per slot of a batched answer: its rows by key.
     indexes: Vec<Option<Arc<ByKey>>>,
-    per_node: Vec<Result<Pick, SourceError>>,
+    /// Per node: its rows, or the index of its error in `errors` (kept small: one entry
+    /// per node of a long level).
+    per_node: Vec<Result<Pick, u32>>,
+    errors: Vec<SourceError>,
 }
 
 impl Bound {
+    /// Keeps `e` (once per distinct failure, not per node) and returns its index.
+    fn error(&mut self, e: SourceError) -> u32 {
+        self.errors.push(e);
+        self.errors.len() as u32 - 1
+    }
+
     fn rows(&self, p: Pick) -> &[Value] {
         self.groups
             .get(p.slot as usize)
@@ -334,12 +343,13 @@ async fn bound_rows(
         groups: Vec::new(),
         indexes: Vec::new(),
         per_node: Vec::with_capacity(level.nodes.len()),
+        errors: Vec::new(),
     };
     match (&binding.batch, root) {
         (Some(batch), false) => {
             // Per parent slot: the batched answer's slot and, for each parent row, where its
             // rows are in that answer (computed once per pair of shared answers).
-            type ParentSlot = Result<(u32, Arc<Vec<(u32, u32)>>), SourceError>;
+            type ParentSlot = Result<(u32, Arc<Vec<(u32, u32)>>), u32>;
             let mut first = vec![None; level.groups.len()];
             for n in &level.nodes {
                 if let Some(f @ None) = first.get_mut(n.slot as usize) {
@@ -383,7 +393,7 @@ async fn bound_rows(
                         bound.indexes.push(Some(index.by_key.clone()));
                         Ok((slot, picks))
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(bound.error(e)),
                 };
                 parents.push(Some(parent));
             }
@@ -396,12 +406,12 @@ async fn bound_rows(
                             rows: Picked::Keyed(start, len),
                         })
                     }
-                    Some(Some(Err(e))) => Err(e.clone()),
-                    _ => Err(SourceError::new(
+                    Some(Some(Err(i))) => Err(*i),
+                    _ => Err(bound.error(SourceError::new(
                         ErrorCode::Internal,
                         &engine.sources[binding.connector].name,
                         "batch missing",
-                    )),
+                    ))),
                 };
                 bound.per_node.push(pick);
             }
@@ -419,15 +429,19 @@ async fn bound_rows(
             )
             .await;
             for r in results {
-                bound.per_node.push(r.map(|group| {
-                    let slot = bound.groups.len() as u32;
-                    bound.groups.push(group);
-                    bound.indexes.push(None);
-                    Pick {
-                        slot,
-                        rows: Picked::All,
+                let pick = match r {
+                    Ok(group) => {
+                        let slot = bound.groups.len() as u32;
+                        bound.groups.push(group);
+                        bound.indexes.push(None);
+                        Ok(Pick {
+                            slot,
+                            rows: Picked::All,
+                        })
                     }
-                }));
+                    Err(e) => Err(bound.error(e)),
+                };
+                bound.per_node.push(pick);
             }
         }
     }
@@ -601,10 +615,12 @@ fn write_nested<'p>(
         }
         (Kind::Bound { out: o, .. }, Fetched::Bound { bound, children }) => {
             match (bound.per_node.get(pos), children) {
-                (Some(Err(e)), _) => {
+                (Some(Err(i)), _) => {
                     out.extend_from_slice(b"null");
-                    let message = e.to_graphql().message;
-                    errors.push(error(path, message, e.code, Some(&e.connector)));
+                    if let Some(e) = bound.errors.get(*i as usize) {
+                        let message = e.to_graphql().message;
+                        errors.push(error(path, message, e.code, Some(&e.connector)));
+                    }
                 }
                 (Some(Ok(_)), Some(ch)) => {
                     write_children(o.is_list(), f, ch, pos, path, out, errors)

@@ -20,6 +20,8 @@ use crate::error::ErrorCode;
 use crate::resolve::request::RequestState;
 use crate::resolve::request::write_cached_sources;
 
+/// Set when a compiled plan answered, not the generic executor.
+const SIMPUL_PLAN: header::HeaderName = header::HeaderName::from_static("simpul-plan");
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
@@ -369,7 +371,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response 
         let mut r = respond(StatusCode::OK, media, body);
         // Tells operators (and tests) the compiled plan answered, not the generic executor.
         r.headers_mut()
-            .insert("simpul-plan", HeaderValue::from_static("compiled"));
+            .insert(SIMPUL_PLAN, HeaderValue::from_static("compiled"));
         return r;
     }
     let learn = plans.then(|| (p.query.to_string(), p.operation_name.clone()));
