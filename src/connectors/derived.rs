@@ -37,6 +37,12 @@ type Slot = Arc<OnceLock<Arc<dyn Any + Send + Sync>>>;
 #[derive(Default)]
 pub struct Derived {
     slots: Mutex<Vec<(DerivedKey, Slot)>>,
+    /// Bytes kept by large derived values (serialized rows), against `limit`.
+    used: std::sync::atomic::AtomicUsize,
+    /// At most as many bytes as the rows themselves weigh (set by the first reservation):
+    /// the cache weighs entries by their rows, so with derived values an entry holds at
+    /// most twice its weight.
+    limit: OnceLock<usize>,
 }
 
 impl std::fmt::Debug for Derived {
@@ -74,6 +80,19 @@ impl Derived {
             .clone()
             .downcast::<T>()
             .unwrap_or_else(|_| Arc::new(init()))
+    }
+
+    /// Reserves `bytes` for a large derived value; false (nothing reserved) when that would
+    /// pass the limit, which `rows_weight` gives the first time.
+    pub fn reserve(&self, bytes: usize, rows_weight: impl FnOnce() -> usize) -> bool {
+        let limit = *self.limit.get_or_init(rows_weight);
+        self.used
+            .fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |used| used.checked_add(bytes).filter(|&total| total <= limit),
+            )
+            .is_ok()
     }
 
     pub fn get<T: Any + Send + Sync>(&self, key: DerivedKey) -> Option<Arc<T>> {
@@ -139,5 +158,14 @@ mod tests {
             assert_eq!(t.join().ok(), Some(42));
         }
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn large_values_are_kept_up_to_the_rows_weight() {
+        let d = Derived::default();
+        assert!(d.reserve(600, || 1000));
+        assert!(!d.reserve(500, || 0), "600 + 500 > 1000");
+        assert!(d.reserve(400, || 0), "the limit is set once");
+        assert!(!d.reserve(1, || 0));
     }
 }

@@ -771,6 +771,11 @@ impl Projection {
         Some(p)
     }
 
+    /// Memory it holds.
+    fn bytes(&self) -> usize {
+        self.buf.capacity() + (self.starts.capacity() + self.ends.capacity()) * 4
+    }
+
     fn segment(&self, row: usize, k: usize) -> Option<&[u8]> {
         let i = row.checked_mul(self.segments)?.checked_add(k)?;
         let start = if k == 0 {
@@ -814,7 +819,11 @@ fn projections(sel: &Selection, level: &Level) -> Vec<Option<Arc<Option<Projecti
             let rows = g.rows();
             (used > 0 && used * 2 >= rows.len()).then(|| {
                 derived.get_or_init(DerivedKey::Projection(sel.id), || {
-                    Projection::build(sel, rows)
+                    Projection::build(sel, rows).filter(|p| {
+                        derived.reserve(p.bytes(), || {
+                            rows.iter().map(crate::cache::approx_size).sum()
+                        })
+                    })
                 })
             })
         })
