@@ -174,15 +174,21 @@ impl Children {
 pub async fn execute(
     engine: &Engine,
     plan: &Plan,
+    vars: &serde_json::Map<String, Value>,
     state: &Arc<RequestState>,
     out: &mut Vec<u8>,
 ) -> Vec<Value> {
+    let cx = Cx {
+        engine,
+        state,
+        vars,
+    };
     let mut root = Level {
         groups: Vec::with_capacity(1),
         nodes: Vec::with_capacity(1),
     };
     root.push_owned(vec![Value::Object(Default::default())]);
-    let fetched = fetch_children(engine, state, &plan.root, &root, true).await;
+    let fetched = fetch_children(&cx, &plan.root, &root, true).await;
     let mut errors = Vec::new();
     for &node in &root.nodes {
         write_object(
@@ -200,11 +206,45 @@ pub async fn execute(
     errors
 }
 
+/// What every fetch of one request reads.
+struct Cx<'a> {
+    engine: &'a Engine,
+    state: &'a Arc<RequestState>,
+    /// The operation's variables, coerced.
+    vars: &'a serde_json::Map<String, Value>,
+}
+
+/// A bound field's arguments for this request: the constant ones, plus those that read
+/// variables.
+fn with_variables<'v>(
+    args: &'v Value,
+    var_args: &[(String, async_graphql_value::Value)],
+    vars: &serde_json::Map<String, Value>,
+) -> std::borrow::Cow<'v, Value> {
+    if var_args.is_empty() {
+        return std::borrow::Cow::Borrowed(args);
+    }
+    let mut all = args.as_object().cloned().unwrap_or_default();
+    for (name, template) in var_args {
+        let value = template
+            .clone()
+            .into_const_with(|var| {
+                async_graphql_value::ConstValue::from_json(
+                    vars.get(var.as_str()).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .ok()
+            .and_then(|c| c.into_json().ok())
+            .unwrap_or(Value::Null);
+        all.insert(name.clone(), value);
+    }
+    std::borrow::Cow::Owned(Value::Object(all))
+}
+
 /// Fetches every nested field of `sel` for the nodes of `level`, concurrently. Fields read
 /// from the row get no future at all.
 fn fetch_level<'a>(
-    engine: &'a Engine,
-    state: &'a Arc<RequestState>,
+    cx: &'a Cx<'a>,
     sel: &'a Selection,
     level: &'a Level,
     root: bool,
@@ -217,13 +257,11 @@ fn fetch_level<'a>(
             .filter_map(|&i| Some((i, sel.fields.get(i)?)));
         if let [i] = sel.nested.as_slice() {
             if let (Some(f), Some(slot)) = (sel.fields.get(*i), fetched.get_mut(*i)) {
-                *slot = fetch_field(engine, state, f, level, root).await;
+                *slot = fetch_field(cx, f, level, root).await;
             }
         } else {
             let results = futures::future::join_all(
-                nested
-                    .clone()
-                    .map(|(_, f)| fetch_field(engine, state, f, level, root)),
+                nested.clone().map(|(_, f)| fetch_field(cx, f, level, root)),
             )
             .await;
             for ((i, _), r) in nested.zip(results) {
@@ -238,34 +276,24 @@ fn fetch_level<'a>(
 }
 
 /// [`fetch_level`], without boxing a future when nothing of `sel` needs fetching.
-async fn fetch_children(
-    engine: &Engine,
-    state: &Arc<RequestState>,
-    sel: &Selection,
-    level: &Level,
-    root: bool,
-) -> Vec<Fetched> {
+async fn fetch_children(cx: &Cx<'_>, sel: &Selection, level: &Level, root: bool) -> Vec<Fetched> {
     if sel.nested.is_empty() {
         return sel.fields.iter().map(|_| Fetched::Nothing).collect();
     }
-    fetch_level(engine, state, sel, level, root).await
+    fetch_level(cx, sel, level, root).await
 }
 
-async fn fetch_field(
-    engine: &Engine,
-    state: &Arc<RequestState>,
-    field: &PlanField,
-    level: &Level,
-    root: bool,
-) -> Fetched {
+async fn fetch_field(cx: &Cx<'_>, field: &PlanField, level: &Level, root: bool) -> Fetched {
     match &field.kind {
         Kind::Bound {
             binding,
             args,
+            var_args,
             out,
             children,
         } => {
-            let bound = bound_rows(engine, state, binding, args, level, root).await;
+            let args = with_variables(args, var_args, cx.vars);
+            let bound = bound_rows(cx.engine, cx.state, binding, &args, level, root).await;
             let children = match children {
                 Some(sel) => {
                     let take = if out.is_list() { usize::MAX } else { 1 };
@@ -285,7 +313,7 @@ async fn fetch_field(
                         groups: bound.groups.clone(),
                         nodes,
                     };
-                    let fetched = fetch_children(engine, state, sel, &child, false).await;
+                    let fetched = fetch_children(cx, sel, &child, false).await;
                     Some(Children::new(sel, offsets, child, fetched))
                 }
                 None => None,
@@ -299,7 +327,7 @@ async fn fetch_field(
             };
             child.push_owned(vec![Value::Object(Default::default()); level.nodes.len()]);
             let offsets = (0..=level.nodes.len()).collect();
-            let fetched = fetch_children(engine, state, children, &child, root).await;
+            let fetched = fetch_children(cx, children, &child, root).await;
             Fetched::Nested(Children::new(children, offsets, child, fetched))
         }
         Kind::Property {
@@ -321,7 +349,7 @@ async fn fetch_field(
                 }
             }
             offsets.push(child.nodes.len());
-            let fetched = fetch_children(engine, state, sel, &child, false).await;
+            let fetched = fetch_children(cx, sel, &child, false).await;
             Fetched::Nested(Children::new(sel, offsets, child, fetched))
         }
         _ => Fetched::Nothing,

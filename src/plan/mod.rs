@@ -2,10 +2,12 @@
 //! operation skips parsing, validation and the generic executor on every later request.
 //!
 //! async-graphql still parses and validates each operation the first time (and answers every
-//! operation this module does not plan: variables, directives, introspection, interfaces
-//! and unions). Once an operation has run through it without an error, its plan is
-//! compiled; later requests with the same text are fetched level by level and written
-//! straight into the response bytes.
+//! operation this module does not plan: variables other than built-in scalars, directives,
+//! introspection, interfaces and unions). Once an operation has run through it without an
+//! error, its plan is compiled; later requests with the same text are fetched level by level
+//! and written straight into the response bytes. Their variables are coerced per request;
+//! a value the plan cannot be sure async-graphql would accept as is (a null, a float for an
+//! Int, an undeclared variable) sends that request through async-graphql.
 
 mod exec;
 
@@ -28,6 +30,8 @@ pub use exec::execute;
 
 /// A compiled operation.
 pub struct Plan {
+    /// The operation's variables: built-in scalars only.
+    variables: Vec<Variable>,
     root: Selection,
     /// False once a run read a binding without a cache policy (or one that reads the
     /// caller): its responses are never replayed, so their key is not even built.
@@ -36,7 +40,88 @@ pub struct Plan {
     size_hint: std::sync::atomic::AtomicUsize,
 }
 
+/// A variable a plan accepts: `Int`, `Float`, `String`, `Boolean` or `ID`, with an optional
+/// default. Anything else is left to async-graphql.
+struct Variable {
+    name: String,
+    scalar: String,
+    default: Option<Value>,
+}
+
+impl Variable {
+    fn new(d: &async_graphql_parser::types::VariableDefinition) -> Option<Variable> {
+        if !d.directives.is_empty() {
+            return None;
+        }
+        let ty = &d.var_type.node;
+        let async_graphql_parser::types::BaseType::Named(scalar) = &ty.base else {
+            return None;
+        };
+        if !matches!(
+            scalar.as_str(),
+            "Int" | "Float" | "String" | "Boolean" | "ID"
+        ) {
+            return None;
+        }
+        let default = match &d.default_value {
+            Some(v) => Some(v.node.clone().into_json().ok()?),
+            None => None,
+        };
+        Some(Variable {
+            name: d.name.node.to_string(),
+            scalar: scalar.to_string(),
+            default,
+        })
+    }
+
+    /// The value as async-graphql would coerce it, or `None` when it might not simply
+    /// accept it (the request then goes through async-graphql, which says what is wrong).
+    fn coerce(&self, given: Option<&Value>) -> Option<Value> {
+        let v = match given {
+            None => self.default.clone()?,
+            Some(v) => v.clone(),
+        };
+        match (self.scalar.as_str(), &v) {
+            // A null is an error where the variable meets a non-null argument: the plan does
+            // not know where it goes, so async-graphql decides.
+            (_, Value::Null) => None,
+            ("Int", Value::Number(n)) => n
+                .as_i64()
+                .filter(|i| i32::try_from(*i).is_ok())
+                .map(Value::from),
+            ("Float", Value::Number(_)) | ("String" | "ID", Value::String(_)) => Some(v),
+            ("Boolean", Value::Bool(_)) => Some(v),
+            ("ID", Value::Number(n)) => n.as_i64().map(|i| Value::from(i.to_string())),
+            _ => None,
+        }
+    }
+}
+
 impl Plan {
+    /// This request's variables, coerced; `None` when the plan cannot take them.
+    pub fn variables(&self, given: Option<&Value>) -> Option<serde_json::Map<String, Value>> {
+        let given = match given {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => Some(m),
+            Some(_) => return None,
+        };
+        if let Some(m) = given
+            && m.keys()
+                .any(|k| !self.variables.iter().any(|v| &v.name == k))
+        {
+            return None;
+        }
+        self.variables
+            .iter()
+            .map(|v| {
+                Some((
+                    v.name.clone(),
+                    v.coerce(given.and_then(|m| m.get(&v.name)))?,
+                ))
+            })
+            .collect()
+    }
+
     pub fn size_hint(&self) -> usize {
         self.size_hint.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -116,7 +201,10 @@ enum Kind {
     },
     Bound {
         binding: Arc<Binding>,
+        /// The arguments written as constants (and argument defaults).
         args: Value,
+        /// Arguments that read operation variables, filled in per request.
+        var_args: Vec<(String, async_graphql_value::Value)>,
         out: Out,
         children: Option<Selection>,
     },
@@ -205,12 +293,14 @@ impl Planner {
             _ => return None,
         };
         let op = &op.node;
-        if op.ty != OperationType::Query
-            || !op.variable_definitions.is_empty()
-            || !op.directives.is_empty()
-        {
+        if op.ty != OperationType::Query || !op.directives.is_empty() {
             return None;
         }
+        let variables = op
+            .variable_definitions
+            .iter()
+            .map(|d| Variable::new(&d.node))
+            .collect::<Option<Vec<_>>>()?;
         let query = self.type_def(&self.engine.blueprint.query_type)?;
         let root = self.selection(
             &op.selection_set.node,
@@ -219,6 +309,7 @@ impl Planner {
             &mut HashSet::new(),
         )?;
         Some(Plan {
+            variables,
             root: Selection::new(root),
             replayable: std::sync::atomic::AtomicBool::new(true),
             size_hint: Default::default(),
@@ -363,9 +454,14 @@ impl Planner {
             },
             FieldPlan::Bound(id) => {
                 let mut args = serde_json::Map::new();
+                let mut var_args = Vec::new();
                 for (name, value) in &f.arguments {
-                    let v = value.node.clone().into_const()?.into_json().ok()?;
-                    args.insert(name.node.to_string(), v);
+                    match value.node.clone().into_const() {
+                        Some(c) => {
+                            args.insert(name.node.to_string(), c.into_json().ok()?);
+                        }
+                        None => var_args.push((name.node.to_string(), value.node.clone())),
+                    }
                 }
                 for a in &def.args {
                     if !args.contains_key(&a.name)
@@ -377,10 +473,54 @@ impl Planner {
                 Kind::Bound {
                     binding: self.engine.blueprint.bindings[*id].clone(),
                     args: Value::Object(args),
+                    var_args,
                     out,
                     children,
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn var(scalar: &str, default: Option<Value>) -> Variable {
+        Variable {
+            name: "v".into(),
+            scalar: scalar.into(),
+            default,
+        }
+    }
+
+    #[test]
+    fn variables_are_taken_only_as_async_graphql_would_simply_accept_them() {
+        let int = var("Int", None);
+        assert_eq!(int.coerce(Some(&json!(7))), Some(json!(7)));
+        assert_eq!(
+            int.coerce(Some(&json!(3_000_000_000u64))),
+            None,
+            "Int is 32-bit"
+        );
+        assert_eq!(int.coerce(Some(&json!(1.5))), None);
+        assert_eq!(int.coerce(Some(&json!("7"))), None);
+        assert_eq!(int.coerce(Some(&Value::Null)), None, "non-null");
+        assert_eq!(int.coerce(None), None, "missing, no default");
+        let with_default = var("Int", Some(json!(3)));
+        assert_eq!(with_default.coerce(None), Some(json!(3)));
+        assert_eq!(
+            with_default.coerce(Some(&Value::Null)),
+            None,
+            "async-graphql decides"
+        );
+        let id = var("ID", None);
+        assert_eq!(id.coerce(Some(&json!(5))), Some(json!("5")));
+        assert_eq!(id.coerce(Some(&json!(true))), None);
+        let float = var("Float", None);
+        assert_eq!(float.coerce(Some(&json!(2))), Some(json!(2)));
+        let boolean = var("Boolean", None);
+        assert_eq!(boolean.coerce(Some(&json!(1))), None);
     }
 }

@@ -290,21 +290,20 @@ fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
 }
 
 async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response {
-    let no_variables = p
-        .variables
-        .as_ref()
-        .is_none_or(|v| v.as_object().is_some_and(|m| m.is_empty()));
-    let plans = no_variables && state.engine.blueprint.compiled_plans;
-    let plan = match plans {
-        true => state
-            .planner
-            .get(&p.query, p.operation_name.as_deref())
-            .flatten(),
+    let plans = state.engine.blueprint.compiled_plans;
+    // A plan, and this request's variables coerced for it; variables it cannot take
+    // simply send the request through async-graphql.
+    let known = match plans {
+        true => state.planner.get(&p.query, p.operation_name.as_deref()),
         false => None,
     };
+    let plan = known
+        .clone()
+        .flatten()
+        .and_then(|plan| Some((plan.variables(p.variables.as_ref())?, plan)));
     // An operation whose plan reads a binding without a cache policy is never replayed:
     // skip building its response key.
-    let replayable = plan.as_ref().is_none_or(|plan| plan.replayable());
+    let replayable = plan.as_ref().is_none_or(|(_, plan)| plan.replayable());
     let response_key = match (&state.responses, replayable) {
         (Some(_), true) => Some(ResponseCache::key(
             &p.query,
@@ -335,13 +334,13 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response 
     }
     let request_state = Arc::new(RequestState::new(Value::Object(Default::default())));
     let timeout = state.engine.blueprint.limits.request_timeout;
-    if let Some(plan) = plan {
+    if let Some((vars, plan)) = plan {
         let mut body = Vec::with_capacity(plan.size_hint() + 512);
         body.extend_from_slice(b"{\"data\":");
         let data_start = body.len();
         let Ok(errors) = tokio::time::timeout(
             timeout,
-            crate::plan::execute(&state.engine, &plan, &request_state, &mut body),
+            crate::plan::execute(&state.engine, &plan, &vars, &request_state, &mut body),
         )
         .await
         else {
@@ -374,7 +373,8 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response 
             .insert(SIMPUL_PLAN, HeaderValue::from_static("compiled"));
         return r;
     }
-    let learn = plans.then(|| (p.query.to_string(), p.operation_name.clone()));
+    // Learned once: an operation already planned (or known not to be) is not compiled again.
+    let learn = (plans && known.is_none()).then(|| (p.query.to_string(), p.operation_name.clone()));
     let mut request = async_graphql::Request::new(p.query.into_owned()).data(request_state.clone());
     if let Some(name) = &p.operation_name {
         request = request.operation_name(name.as_ref());
