@@ -447,11 +447,8 @@ fn check_greet(v: &Value) -> Result<usize, String> {
     Ok(1)
 }
 
-fn check_dashboard(v: &Value) -> Result<usize, String> {
-    let d = data(v)?;
-    ensure(text(d, "/regency/code")? == "35.03", || {
-        "regency code".to_string()
-    })?;
+/// The regency's population and its poverty rate series, in both dashboard queries.
+fn check_regency_figures(d: &Value) -> Result<(), String> {
     ensure(int(d, "/regency/population/total")? > 0, || {
         "regency population".to_string()
     })?;
@@ -466,6 +463,15 @@ fn check_dashboard(v: &Value) -> Result<usize, String> {
             .and_then(Value::as_f64)
             .ok_or_else(|| format!("poverty value in {r}"))?;
     }
+    Ok(())
+}
+
+fn check_dashboard(v: &Value) -> Result<usize, String> {
+    let d = data(v)?;
+    ensure(text(d, "/regency/code")? == "35.03", || {
+        "regency code".to_string()
+    })?;
+    check_regency_figures(d)?;
     let districts = list(d, "/regency/districts", DISTRICTS)?;
     for x in districts {
         let code = text(x, "/code")?;
@@ -484,20 +490,7 @@ fn check_dashboard_readme(v: &Value) -> Result<usize, String> {
     ensure(text(d, "/regency/name")? == "Kabupaten Trenggalek", || {
         "regency name".to_string()
     })?;
-    ensure(int(d, "/regency/population/total")? > 0, || {
-        "regency population".to_string()
-    })?;
-    let rate = d
-        .pointer("/regency/poverty/rate")
-        .and_then(Value::as_array)
-        .ok_or("no poverty rate series")?;
-    ensure(!rate.is_empty(), || "empty poverty rate series".to_string())?;
-    for r in rate {
-        int(r, "/year")?;
-        r.get("value")
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("poverty value in {r}"))?;
-    }
+    check_regency_figures(d)?;
     let districts = list(d, "/regency/districts", DISTRICTS)?;
     let mut months = 0;
     for x in districts {

@@ -95,7 +95,8 @@ impl Derived {
             .is_ok()
     }
 
-    pub fn get<T: Any + Send + Sync>(&self, key: DerivedKey) -> Option<Arc<T>> {
+    #[cfg(test)]
+    fn get<T: Any + Send + Sync>(&self, key: DerivedKey) -> Option<Arc<T>> {
         let slot = {
             let slots = self.slots.lock().ok()?;
             slots.iter().find(|(k, _)| *k == key)?.1.clone()

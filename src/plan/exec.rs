@@ -99,10 +99,10 @@ impl Bound {
     }
 
     /// The indexes of the picked rows.
-    fn picked(&self, p: Pick) -> Picked2<'_> {
+    fn picked(&self, p: Pick) -> PickedRows<'_> {
         match p.rows {
-            Picked::All => Picked2::Range(0..self.rows(p).len()),
-            Picked::Keyed(start, len) => Picked2::Slice(
+            Picked::All => PickedRows::Range(0..self.rows(p).len()),
+            Picked::Keyed(start, len) => PickedRows::Slice(
                 self.indexes
                     .get(p.slot as usize)
                     .and_then(Option::as_ref)
@@ -115,18 +115,18 @@ impl Bound {
 }
 
 /// An iterator over picked row indexes.
-enum Picked2<'a> {
+enum PickedRows<'a> {
     Range(std::ops::Range<usize>),
     Slice(std::slice::Iter<'a, usize>),
 }
 
-impl Iterator for Picked2<'_> {
+impl Iterator for PickedRows<'_> {
     type Item = usize;
 
     fn next(&mut self) -> Option<usize> {
         match self {
-            Picked2::Range(r) => r.next(),
-            Picked2::Slice(s) => s.next().copied(),
+            PickedRows::Range(r) => r.next(),
+            PickedRows::Slice(s) => s.next().copied(),
         }
     }
 }

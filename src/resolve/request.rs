@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::node::Group;
@@ -216,7 +216,8 @@ impl RequestState {
         }
     }
 
-    /// Writes [`RequestState::sources_json`] straight into a response body.
+    /// Writes `extensions.sources` into a response body: for each connector used, where the
+    /// data came from and how old it is.
     pub fn write_sources(&self, sources: &[Arc<Source>], out: &mut Vec<u8>) {
         let now = SystemTime::now();
         let Ok(uses) = self.uses.lock() else {
@@ -236,26 +237,11 @@ impl RequestState {
         out.push(b']');
     }
 
-    /// `extensions.sources`: for each connector used, where the data came from and how old it is.
+    /// [`RequestState::write_sources`] as a JSON value, for the generic executor's response.
     pub fn sources_json(&self, sources: &[Arc<Source>]) -> Value {
-        let now = SystemTime::now();
-        let Ok(uses) = self.uses.lock() else {
-            return Value::Array(Vec::new());
-        };
-        Value::Array(
-            uses.iter()
-                .filter_map(|(&i, u)| {
-                    Some(source_json(
-                        names(sources.get(i)?),
-                        now,
-                        u.oldest,
-                        u.cache,
-                        u.calls,
-                        u.error,
-                    ))
-                })
-                .collect(),
-        )
+        let mut out = Vec::new();
+        self.write_sources(sources, &mut out);
+        serde_json::from_slice(&out).unwrap_or_else(|_| Value::Array(Vec::new()))
     }
 }
 
@@ -263,32 +249,8 @@ fn names(s: &Source) -> (&str, &str, &str) {
     (&s.config.name, &s.config.title, &s.config.opd)
 }
 
-/// One entry of `extensions.sources`.
-fn source_json(
-    s: (&str, &str, &str),
-    now: SystemTime,
-    oldest: SystemTime,
-    cache: CacheState,
-    calls: u32,
-    error: Option<ErrorCode>,
-) -> Value {
-    let mut v = json!({
-        "name": s.0,
-        "title": s.1,
-        "opd": s.2,
-        "fetchedAt": chrono::DateTime::<chrono::Utc>::from(oldest).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "ageSeconds": now.duration_since(oldest).unwrap_or_default().as_secs(),
-        "cache": cache.as_str(),
-        "calls": calls,
-    });
-    if let Some(e) = error {
-        v["error"] = json!(e.as_str());
-    }
-    v
-}
-
-/// One entry of `extensions.sources`, written as [`source_json`] would serialize it (keys in
-/// the same order).
+/// One entry of `extensions.sources`, keys in alphabetical order (as `serde_json` writes a
+/// map).
 fn write_source(
     s: (&str, &str, &str),
     now: SystemTime,
@@ -351,11 +313,14 @@ pub fn write_cached_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn written_sources_are_the_serialized_json_byte_for_byte() {
         let now = SystemTime::now();
         let oldest = now - std::time::Duration::from_secs(75);
+        let fetched_at = chrono::DateTime::<chrono::Utc>::from(oldest)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for (cache, error) in [
             (CacheState::Hit, None),
             (CacheState::Stale, Some(ErrorCode::SourceTimeout)),
@@ -363,8 +328,19 @@ mod tests {
             let names = ("dinsos", "Dinas \"Sosial\" \u{e9}", "dinsos");
             let mut out = Vec::new();
             write_source(names, now, oldest, cache, 3, error, &mut out);
-            let expected = source_json(names, now, oldest, cache, 3, error).to_string();
-            assert_eq!(String::from_utf8_lossy(&out), expected);
+            let mut expected = json!({
+                "name": names.0,
+                "title": names.1,
+                "opd": names.2,
+                "fetchedAt": fetched_at,
+                "ageSeconds": 75,
+                "cache": cache.as_str(),
+                "calls": 3,
+            });
+            if let Some(e) = error {
+                expected["error"] = json!(e.as_str());
+            }
+            assert_eq!(String::from_utf8_lossy(&out), expected.to_string());
         }
     }
 }
