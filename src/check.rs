@@ -58,12 +58,12 @@ async fn probe_sql(bp: &Blueprint, dir: &Path, diags: &mut Vec<Diagnostic>) {
         };
         let prepared = match &source.kind {
             AnySource::Sql(s) => {
-                tokio::time::timeout(Duration::from_secs(5), s.prepare(&sql)).await
+                tokio::time::timeout(Duration::from_secs(5), s.pool().prepare(&sql)).await
             }
             AnySource::File(f) => match f.pool() {
                 Some(pool) => {
-                    let s = crate::connectors::sql::SqlSource::Sqlite(pool);
-                    tokio::time::timeout(Duration::from_secs(5), s.prepare(&sql)).await
+                    let pool = crate::connectors::sql::Pool::Sqlite(pool);
+                    tokio::time::timeout(Duration::from_secs(5), pool.prepare(&sql)).await
                 }
                 None => continue,
             },

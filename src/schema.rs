@@ -334,6 +334,10 @@ fn register_health_types(
             }
             TypeRef::Named(n) if n == "String" => OutKind::String,
             TypeRef::Named(n) if n == "Float" => OutKind::Float,
+            TypeRef::NonNull(inner) if matches!(inner.as_ref(), TypeRef::Named(n) if n == "Int") => {
+                OutKind::Int
+            }
+            TypeRef::Named(n) if n == "Int" => OutKind::Int,
             _ => OutKind::Enum,
         };
         Field::new(name, ty, move |ctx| {
@@ -392,6 +396,46 @@ fn register_health_types(
             "lastError",
             TypeRef::named(TypeRef::STRING),
             "Kode galat panggilan terakhir, bila gagal",
+        ))
+        .field(prop(
+            "inFlight",
+            TypeRef::named_nn(TypeRef::INT),
+            "Panggilan ke sumber yang sedang berjalan",
+        ))
+        .field(prop(
+            "concurrencyInUse",
+            TypeRef::named_nn(TypeRef::INT),
+            "Slot panggilan serentak yang sedang terpakai",
+        ))
+        .field(prop(
+            "concurrencyLimit",
+            TypeRef::named_nn(TypeRef::INT),
+            "Batas panggilan serentak konektor (max_concurrency)",
+        ))
+        .field(prop(
+            "poolOpen",
+            TypeRef::named(TypeRef::INT),
+            "Koneksi basis data yang terbuka (konektor SQL dan berkas)",
+        ))
+        .field(prop(
+            "poolIdle",
+            TypeRef::named(TypeRef::INT),
+            "Koneksi terbuka yang menganggur di pool",
+        ))
+        .field(prop(
+            "poolMax",
+            TypeRef::named(TypeRef::INT),
+            "Batas koneksi pool (max_connections)",
+        ))
+        .field(prop(
+            "poolRecycles",
+            TypeRef::named(TypeRef::INT),
+            "Berapa kali pool diganti baru karena tidak ada koneksi yang bebas",
+        ))
+        .field(prop(
+            "poolRecycledAt",
+            TypeRef::named(TypeRef::STRING),
+            "Waktu pool terakhir diganti baru (RFC 3339)",
         ));
     let status = Enum::new("SourceStatus")
         .description("Status sumber data")

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::config::{CachePolicy, CacheSettings};
 use crate::connectors::{Call, Fetched, Source};
-use crate::error::{ErrorCode, SourceError};
+use crate::error::SourceError;
 use crate::resolve::request::CacheState;
 pub use redis_l2::Invalidation;
 
@@ -105,12 +105,34 @@ impl moka::Expiry<Arc<str>, Arc<Entry>> for Expiry {
     }
 }
 
-type Load = Shared<BoxFuture<'static, Result<Arc<Entry>, SourceError>>>;
+/// A load in flight, shared by every request that misses the same key.
+struct Loading {
+    id: u64,
+    answer: Shared<BoxFuture<'static, Result<Arc<Entry>, SourceError>>>,
+}
+
+/// Removes its load from the loading table when dropped, however the load ends.
+struct LoadEntry {
+    cache: Arc<Cache>,
+    key: Arc<str>,
+    id: u64,
+}
+
+impl Drop for LoadEntry {
+    fn drop(&mut self) {
+        let mut loading = crate::connectors::lock(&self.cache.loading);
+        if loading.get(&self.key).is_some_and(|l| l.id == self.id) {
+            loading.remove(&self.key);
+        }
+    }
+}
+
+static NEXT_LOAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 pub struct Cache {
     l1: moka::future::Cache<Arc<str>, Arc<Entry>>,
     l2: Option<redis_l2::RedisL2>,
-    loading: Mutex<HashMap<Arc<str>, Load>>,
+    loading: Mutex<HashMap<Arc<str>, Loading>>,
     /// Bumped by every invalidation (local or from another instance): whatever was built
     /// from entries before it (a whole response) is no longer valid.
     epoch: std::sync::atomic::AtomicU64,
@@ -220,38 +242,48 @@ impl Cache {
         policy: CachePolicy,
         call: Call,
     ) -> Result<Arc<Entry>, SourceError> {
+        let source_name = source.name.clone();
         let fut = {
-            let Ok(mut loading) = self.loading.lock() else {
-                return Err(SourceError::new(
-                    ErrorCode::Internal,
-                    &source.name,
-                    "cache lock poisoned",
-                ));
-            };
-            loading
-                .entry(key.clone())
-                .or_insert_with(|| {
-                    let (this, source, key) = (self.clone(), source.clone(), key.clone());
-                    async move {
+            let mut loading = crate::connectors::lock(&self.loading);
+            match loading.get(&key) {
+                Some(l) => l.answer.clone(),
+                None => {
+                    let id = NEXT_LOAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let entry = LoadEntry {
+                        cache: self.clone(),
+                        key: key.clone(),
+                        id,
+                    };
+                    let (this, source, load_key) = (self.clone(), source.clone(), key.clone());
+                    // The load runs to its end whether or not anyone still waits, so the
+                    // entry is stored and the loading table emptied in every case.
+                    let task = tokio::spawn(async move {
+                        let _entry = entry;
                         let result = source
                             .fetch(call, true)
                             .await
                             .map(|f| Arc::new(Entry::new(f, policy)));
                         if let Ok(entry) = &result {
-                            this.l1.insert(key.clone(), entry.clone()).await;
+                            this.l1.insert(load_key.clone(), entry.clone()).await;
                             if let Some(l2) = &this.l2 {
-                                l2.put(&key, entry).await;
+                                l2.put(&load_key, entry).await;
                             }
                         }
-                        if let Ok(mut loading) = this.loading.lock() {
-                            loading.remove(&key);
-                        }
                         result
-                    }
-                    .boxed()
-                    .shared()
-                })
-                .clone()
+                    });
+                    let answer = crate::connectors::joined(source_name, task)
+                        .boxed()
+                        .shared();
+                    loading.insert(
+                        key,
+                        Loading {
+                            id,
+                            answer: answer.clone(),
+                        },
+                    );
+                    answer
+                }
+            }
         };
         fut.await
     }
@@ -275,6 +307,11 @@ impl Cache {
         if let Err(e) = self.l1.invalidate_entries_if(move |k, _| what.matches(k)) {
             tracing::error!(error = %e, "cache invalidation failed");
         }
+    }
+
+    /// Loads in flight now.
+    pub fn loading(&self) -> usize {
+        crate::connectors::lock(&self.loading).len()
     }
 
     /// Entries and weighed bytes in L1 (after pending evictions run).

@@ -97,6 +97,8 @@ impl FileSource {
         name: &Arc<str>,
         sql: String,
         params: Vec<Param>,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
     ) -> Result<Vec<Value>, SourceError> {
         let Some(pool) = self.pool() else {
             return Err(SourceError::new(
@@ -105,7 +107,10 @@ impl FileSource {
                 "file source lock poisoned",
             ));
         };
-        super::sql::sqlite_query(&pool, name, sql, params).await
+        let pool = super::sql::Pool::Sqlite(pool);
+        pool.query(name, sql, params, deadline, || {})
+            .await
+            .map_err(|f| super::sql::failure(name, f, timeout, pool.usage()))
     }
 }
 

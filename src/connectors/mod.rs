@@ -102,10 +102,65 @@ pub struct Source {
     pub name: Arc<str>,
     pub kind: AnySource,
     limit: Semaphore,
-    inflight: Mutex<HashMap<String, Shared<BoxFuture<'static, FetchResult>>>>,
+    inflight: Mutex<HashMap<String, InFlight>>,
     health: Mutex<Health>,
     pub breaker: breaker::Breaker,
     origin: String,
+}
+
+/// A call in flight, shared by every request that wants the same answer.
+struct InFlight {
+    id: u64,
+    answer: Shared<BoxFuture<'static, FetchResult>>,
+}
+
+/// Removes its call's entry from the in-flight table when dropped.
+struct InFlightEntry {
+    source: Arc<Source>,
+    key: String,
+    id: u64,
+}
+
+impl Drop for InFlightEntry {
+    fn drop(&mut self) {
+        let mut inflight = lock(&self.source.inflight);
+        if inflight.get(&self.key).is_some_and(|f| f.id == self.id) {
+            inflight.remove(&self.key);
+        }
+    }
+}
+
+static NEXT_CALL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// How long past its deadline a call may take to stop by itself before it is dropped.
+const DEADLINE_GRACE: Duration = Duration::from_millis(250);
+
+/// Locks `m` even if a panic poisoned it: the tables kept here stay consistent at every step.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The answer of a call's task; a task that panicked or was cancelled is an internal error.
+pub(crate) async fn joined<T>(
+    name: Arc<str>,
+    task: tokio::task::JoinHandle<Result<T, SourceError>>,
+) -> Result<T, SourceError> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) => Err(SourceError::new(
+            ErrorCode::Internal,
+            &name,
+            if e.is_panic() {
+                "the upstream call panicked"
+            } else {
+                "the upstream call was cancelled"
+            },
+        )),
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// What the gateway knows about a source's state from its recent calls.
@@ -197,16 +252,33 @@ impl Source {
             breaker::Circuit::Closed if h.consecutive_failures > 0 => "DEGRADED",
             breaker::Circuit::Closed => "UP",
         };
+        let (calls, permits) = self.in_flight();
+        let (pool, recycles, recycled_at) = match &self.kind {
+            AnySource::Sql(s) => {
+                let (n, at) = s.recycles();
+                (Some(s.pool().usage()), Some(n), at)
+            }
+            AnySource::File(f) => (f.pool().map(|p| sql::Pool::Sqlite(p).usage()), None, None),
+            AnySource::Http(_) => (None, None, None),
+        };
         serde_json::json!({
             "name": self.config.name,
             "title": self.config.title,
             "opd": self.config.opd,
             "kind": self.config.kind.name(),
             "status": status,
-            "lastSuccessAt": h.last_success.map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            "lastSuccessAt": h.last_success.map(rfc3339),
             "latencyMs": h.latency.map(|d| d.as_secs_f64() * 1000.0),
             "circuit": circuit.as_str(),
             "lastError": h.last_error.map(|e| e.as_str()),
+            "inFlight": calls,
+            "concurrencyInUse": permits,
+            "concurrencyLimit": self.config.max_concurrency,
+            "poolOpen": pool.map(|p| p.size),
+            "poolIdle": pool.map(|p| p.idle),
+            "poolMax": pool.map(|p| p.max),
+            "poolRecycles": recycles,
+            "poolRecycledAt": recycled_at.map(rfc3339),
         })
     }
 
@@ -215,9 +287,18 @@ impl Source {
     }
 
     /// Runs `call`, sharing it with every identical call already in flight when `shareable`.
+    ///
+    /// The call runs in a task of its own, to its end or its timeout, whether or not anyone
+    /// still waits for it: a request that goes away never leaves a call half-done holding a
+    /// permit, a connection or an in-flight entry.
     pub async fn fetch(self: &Arc<Self>, call: Call, shareable: bool) -> FetchResult {
         if !shareable {
-            return self.run(call, false).await;
+            let this = self.clone();
+            return joined(
+                self.name.clone(),
+                tokio::spawn(async move { this.run(call, false).await }),
+            )
+            .await;
         }
         let key = call.key();
         self.fetch_keyed(call, key).await
@@ -225,34 +306,47 @@ impl Source {
 
     /// [`Source::fetch`] of a shareable call whose [`Call::key`] the caller already has.
     pub async fn fetch_keyed(self: &Arc<Self>, call: Call, key: String) -> FetchResult {
-        let fut = {
-            let Ok(mut inflight) = self.inflight.lock() else {
-                return Err(SourceError::new(
-                    ErrorCode::Internal,
-                    &self.name,
-                    "in-flight table poisoned",
-                ));
-            };
+        let answer = {
+            let mut inflight = lock(&self.inflight);
             match inflight.get(&key) {
-                Some(f) => f.clone(),
+                Some(f) => f.answer.clone(),
                 None => {
+                    let id = NEXT_CALL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Dropped when the task ends, however it ends (answer, timeout, panic,
+                    // runtime shutdown): the entry never outlives its call.
+                    let entry = InFlightEntry {
+                        source: self.clone(),
+                        key: key.clone(),
+                        id,
+                    };
                     let this = self.clone();
-                    let k = key.clone();
-                    let f = async move {
-                        let result = this.run(call, true).await;
-                        if let Ok(mut m) = this.inflight.lock() {
-                            m.remove(&k);
-                        }
-                        result
-                    }
-                    .boxed()
-                    .shared();
-                    inflight.insert(key, f.clone());
-                    f
+                    let task = tokio::spawn(async move {
+                        let _entry = entry;
+                        this.run(call, true).await
+                    });
+                    let answer = joined(self.name.clone(), task).boxed().shared();
+                    inflight.insert(
+                        key,
+                        InFlight {
+                            id,
+                            answer: answer.clone(),
+                        },
+                    );
+                    answer
                 }
             }
         };
-        fut.await
+        answer.await
+    }
+
+    /// Calls in flight now, and concurrency permits taken (of the connector's limit).
+    pub fn in_flight(&self) -> (usize, usize) {
+        let calls = lock(&self.inflight).len();
+        let permits = self
+            .config
+            .max_concurrency
+            .saturating_sub(self.limit.available_permits());
+        (calls, permits)
     }
 
     /// One upstream call under the circuit breaker, the concurrency limit and the timeout.
@@ -266,29 +360,33 @@ impl Source {
             ));
         }
         let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.config.timeout;
         let retries = if retry { self.config.retries } else { 0 };
         let attempts = async {
             let mut attempt = 0;
             loop {
-                let result = self.attempt(call.clone()).await;
+                let result = self.attempt(call.clone(), deadline).await;
                 match result {
                     Err(e) if e.code == ErrorCode::SourceUnavailable && attempt < retries => {
                         attempt += 1;
                         let base = 25u64 << attempt.min(6);
                         let jitter = rand::random_range(0..=base);
-                        tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+                        let wake =
+                            tokio::time::Instant::now() + Duration::from_millis(base + jitter);
+                        if wake >= deadline {
+                            return Err(e);
+                        }
+                        tokio::time::sleep_until(wake).await;
                     }
                     other => return other,
                 }
             }
         };
-        let result = match tokio::time::timeout(self.config.timeout, attempts).await {
+        // Each kind stops at the deadline itself (and closes what it was using); this only
+        // backs it up.
+        let result = match tokio::time::timeout_at(deadline + DEADLINE_GRACE, attempts).await {
             Ok(r) => r,
-            Err(_) => Err(SourceError::new(
-                ErrorCode::SourceTimeout,
-                &self.name,
-                format!("no answer within {:?}", self.config.timeout),
-            )),
+            Err(_) => Err(self.timed_out()),
         };
         match &result {
             Ok(_) => self.breaker.success(),
@@ -308,8 +406,31 @@ impl Source {
         result.map(|rows| Arc::new(Fetched::new(rows, SystemTime::now())))
     }
 
-    async fn attempt(&self, call: Call) -> Result<Vec<Value>, SourceError> {
-        let Ok(_permit) = self.limit.acquire().await else {
+    fn timed_out(&self) -> SourceError {
+        SourceError::new(
+            ErrorCode::SourceTimeout,
+            &self.name,
+            format!("no answer within {:?}", self.config.timeout),
+        )
+    }
+
+    async fn attempt(
+        &self,
+        call: Call,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<Value>, SourceError> {
+        let timeout = self.config.timeout;
+        let Ok(permit) = tokio::time::timeout_at(deadline, self.limit.acquire()).await else {
+            return Err(SourceError::new(
+                ErrorCode::SourceTimeout,
+                &self.name,
+                format!(
+                    "all {} concurrent calls busy for {timeout:?}",
+                    self.config.max_concurrency
+                ),
+            ));
+        };
+        let Ok(_permit) = permit else {
             return Err(SourceError::new(
                 ErrorCode::Internal,
                 &self.name,
@@ -318,12 +439,17 @@ impl Source {
         };
         match (&self.kind, call) {
             (AnySource::Sql(s), Call::Sql { sql, params }) => {
-                s.query(&self.name, sql, params).await
+                s.query(&self.name, sql, params, deadline, timeout).await
             }
             (AnySource::File(f), Call::Sql { sql, params }) => {
-                f.query(&self.name, sql, params).await
+                f.query(&self.name, sql, params, deadline, timeout).await
             }
-            (AnySource::Http(h), Call::Http(c)) => h.call(&self.name, c).await,
+            (AnySource::Http(h), Call::Http(c)) => {
+                match tokio::time::timeout_at(deadline, h.call(&self.name, c)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(self.timed_out()),
+                }
+            }
             _ => Err(SourceError::new(
                 ErrorCode::Internal,
                 &self.name,
@@ -351,3 +477,6 @@ impl Source {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

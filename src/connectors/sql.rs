@@ -1,21 +1,31 @@
 //! SQL connectors: PostgreSQL, MySQL/MariaDB and SQLite through typed sqlx pools.
 //!
 //! Statements come from the blueprint; request values only ever arrive as bound parameters.
+//!
+//! Every call runs under a deadline. A connection whose statement outlives it is detached
+//! from the pool and closed, never handed to the next call half-way through a statement; a
+//! pool that hands out no connection for several calls in a row (a connection leaked by a
+//! driver, a database that stopped answering) is replaced by a fresh one.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{AssertSqlSafe, Column, Row, SqlSafeStr, TypeInfo, ValueRef};
+use tokio::time::Instant;
 
 use super::Param;
 use crate::config::{ConnectorConfig, ConnectorKind};
 use crate::error::{ErrorCode, SourceError};
+
+/// Calls in a row that found no free connection before the pool is replaced.
+pub const RECYCLE_AFTER: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
@@ -37,125 +47,29 @@ impl Dialect {
     }
 }
 
-pub enum SqlSource {
+/// A pool of one of the three databases.
+#[derive(Clone)]
+pub enum Pool {
     Postgres(PgPool),
     Mysql(MySqlPool),
     Sqlite(SqlitePool),
 }
 
-impl SqlSource {
-    pub async fn connect(config: &ConnectorConfig, dir: &Path) -> Result<SqlSource, String> {
-        let acquire = config.timeout;
-        Ok(match &config.kind {
-            ConnectorKind::Postgres {
-                url,
-                max_connections,
-            } => SqlSource::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(*max_connections)
-                    .acquire_timeout(acquire)
-                    .connect_lazy(url)
-                    .map_err(|e| format!("{}: invalid postgres url: {e}", config.file))?,
-            ),
-            ConnectorKind::Mysql {
-                url,
-                max_connections,
-            } => SqlSource::Mysql(
-                MySqlPoolOptions::new()
-                    .max_connections(*max_connections)
-                    .acquire_timeout(acquire)
-                    .connect_lazy(url)
-                    .map_err(|e| format!("{}: invalid mysql url: {e}", config.file))?,
-            ),
-            ConnectorKind::Sqlite {
-                path,
-                seed,
-                max_connections,
-            } => {
-                let db = dir.join(path);
-                if let Some(seed) = seed {
-                    seed_sqlite(&db, &dir.join(seed))
-                        .await
-                        .map_err(|e| format!("{}: {e}", config.file))?;
-                }
-                let options = SqliteConnectOptions::new()
-                    .filename(&db)
-                    .busy_timeout(Duration::from_secs(5));
-                SqlSource::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(*max_connections)
-                        .acquire_timeout(acquire)
-                        .connect_lazy_with(options),
-                )
-            }
-            _ => return Err(format!("{}: not a SQL connector", config.file)),
-        })
-    }
+/// Why a statement gave no rows.
+pub enum Failure {
+    /// No connection was free before the deadline.
+    NoConnection,
+    /// The statement was still running at the deadline; its connection was closed.
+    Timeout,
+    Source(SourceError),
+}
 
-    pub fn dialect(&self) -> Dialect {
-        match self {
-            SqlSource::Postgres(_) => Dialect::Postgres,
-            SqlSource::Mysql(_) => Dialect::Mysql,
-            SqlSource::Sqlite(_) => Dialect::Sqlite,
-        }
-    }
-
-    pub async fn query(
-        &self,
-        name: &Arc<str>,
-        sql: String,
-        params: Vec<Param>,
-    ) -> Result<Vec<Value>, SourceError> {
-        match self {
-            SqlSource::Postgres(pool) => {
-                let rows = bind_all!(sqlx::query::<sqlx::Postgres>(AssertSqlSafe(sql)), params)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| db_error(name, e))?;
-                Ok(rows.iter().map(pg_row).collect())
-            }
-            SqlSource::Mysql(pool) => {
-                let rows = bind_all!(sqlx::query::<sqlx::MySql>(AssertSqlSafe(sql)), params)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(|e| db_error(name, e))?;
-                Ok(rows.iter().map(mysql_row).collect())
-            }
-            SqlSource::Sqlite(pool) => sqlite_query(pool, name, sql, params).await,
-        }
-    }
-
-    /// Asks the database to prepare `sql` (for `simpul check`); `Ok(None)` when unreachable.
-    pub async fn prepare(&self, sql: &str) -> Result<Option<()>, String> {
-        use sqlx::Executor;
-        let result = match self {
-            SqlSource::Postgres(p) => match p.acquire().await {
-                Ok(mut c) => c
-                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
-                    .await
-                    .map(|_| ()),
-                Err(_) => return Ok(None),
-            },
-            SqlSource::Mysql(p) => match p.acquire().await {
-                Ok(mut c) => c
-                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
-                    .await
-                    .map(|_| ()),
-                Err(_) => return Ok(None),
-            },
-            SqlSource::Sqlite(p) => match p.acquire().await {
-                Ok(mut c) => c
-                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
-                    .await
-                    .map(|_| ()),
-                Err(_) => return Ok(None),
-            },
-        };
-        result.map(Some).map_err(|e| match e {
-            sqlx::Error::Database(d) => d.message().to_string(),
-            other => other.to_string(),
-        })
-    }
+/// Connections of a pool: open (`size`), waiting in the pool (`idle`), and the most it opens.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolUse {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 macro_rules! bind_all {
@@ -173,19 +87,357 @@ macro_rules! bind_all {
         q
     }};
 }
-use bind_all;
 
-pub async fn sqlite_query(
-    pool: &SqlitePool,
-    name: &Arc<str>,
-    sql: String,
-    params: Vec<Param>,
-) -> Result<Vec<Value>, SourceError> {
-    let rows = bind_all!(sqlx::query::<sqlx::Sqlite>(AssertSqlSafe(sql)), params)
-        .fetch_all(pool)
-        .await
-        .map_err(|e| db_error(name, e))?;
-    Ok(rows.iter().map(sqlite_row).collect())
+/// Acquires a connection and runs one statement on it, both before `$deadline`.
+macro_rules! guarded {
+    ($pool:expr, $db:ty, $sql:expr, $params:expr, $deadline:expr, $name:expr, $row:expr, $acquired:expr) => {{
+        let mut conn = match tokio::time::timeout_at($deadline, $pool.acquire()).await {
+            Ok(Ok(c)) => {
+                $acquired();
+                c
+            }
+            Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => return Err(Failure::NoConnection),
+            Ok(Err(e)) => return Err(Failure::Source(db_error($name, e))),
+        };
+        let query = bind_all!(sqlx::query::<$db>(AssertSqlSafe($sql)), $params);
+        match tokio::time::timeout_at($deadline, query.fetch_all(&mut *conn)).await {
+            Ok(Ok(rows)) => Ok(rows.iter().map($row).collect()),
+            Ok(Err(e)) => Err(Failure::Source(db_error($name, e))),
+            Err(_) => {
+                // The statement may still be running: that connection is never reused.
+                drop(conn.detach());
+                Err(Failure::Timeout)
+            }
+        }
+    }};
+}
+
+impl Pool {
+    /// Runs `sql` with `params`; the connection and the rows must both come before `deadline`.
+    /// `acquired` is told when a connection was had.
+    pub async fn query(
+        &self,
+        name: &Arc<str>,
+        sql: String,
+        params: Vec<Param>,
+        deadline: Instant,
+        acquired: impl FnOnce(),
+    ) -> Result<Vec<Value>, Failure> {
+        match self {
+            Pool::Postgres(p) => {
+                guarded!(
+                    p,
+                    sqlx::Postgres,
+                    sql,
+                    params,
+                    deadline,
+                    name,
+                    pg_row,
+                    acquired
+                )
+            }
+            Pool::Mysql(p) => {
+                guarded!(
+                    p,
+                    sqlx::MySql,
+                    sql,
+                    params,
+                    deadline,
+                    name,
+                    mysql_row,
+                    acquired
+                )
+            }
+            Pool::Sqlite(p) => {
+                guarded!(
+                    p,
+                    sqlx::Sqlite,
+                    sql,
+                    params,
+                    deadline,
+                    name,
+                    sqlite_row,
+                    acquired
+                )
+            }
+        }
+    }
+
+    pub fn usage(&self) -> PoolUse {
+        let (size, idle, max) = match self {
+            Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Mysql(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        PoolUse {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
+    }
+
+    /// Closes the pool's connections as they come back, giving up on those that never do.
+    fn close_later(self) {
+        tokio::spawn(async move {
+            let close = async {
+                match &self {
+                    Pool::Postgres(p) => p.close().await,
+                    Pool::Mysql(p) => p.close().await,
+                    Pool::Sqlite(p) => p.close().await,
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(60), close).await;
+        });
+    }
+
+    /// Asks the database to prepare `sql` (for `simpul check`); `Ok(None)` when unreachable.
+    pub async fn prepare(&self, sql: &str) -> Result<Option<()>, String> {
+        use sqlx::Executor;
+        let result = match self {
+            Pool::Postgres(p) => match p.acquire().await {
+                Ok(mut c) => c
+                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
+                    .await
+                    .map(|_| ()),
+                Err(_) => return Ok(None),
+            },
+            Pool::Mysql(p) => match p.acquire().await {
+                Ok(mut c) => c
+                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
+                    .await
+                    .map(|_| ()),
+                Err(_) => return Ok(None),
+            },
+            Pool::Sqlite(p) => match p.acquire().await {
+                Ok(mut c) => c
+                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
+                    .await
+                    .map(|_| ()),
+                Err(_) => return Ok(None),
+            },
+        };
+        result.map(Some).map_err(|e| match e {
+            sqlx::Error::Database(d) => d.message().to_string(),
+            other => other.to_string(),
+        })
+    }
+}
+
+/// A SQL connector: its pool, and how to open a fresh one when the pool wedges.
+pub struct SqlSource {
+    pool: RwLock<Pool>,
+    dialect: Dialect,
+    reopen: Box<dyn Fn() -> Result<Pool, String> + Send + Sync>,
+    /// Calls in a row that found no free connection.
+    starved: AtomicU32,
+    /// When a call last had a connection (or the pool was opened), in ms since `opened`.
+    last_acquired: AtomicU64,
+    opened: Instant,
+    recycles: AtomicU64,
+    recycled_at: RwLock<Option<SystemTime>>,
+}
+
+impl SqlSource {
+    pub async fn connect(config: &ConnectorConfig, dir: &Path) -> Result<SqlSource, String> {
+        // The call's own deadline decides; the pool's acquire timeout only backs it up.
+        let acquire = config.timeout + Duration::from_secs(1);
+        let file = config.file.clone();
+        let (dialect, reopen): (Dialect, Box<dyn Fn() -> Result<Pool, String> + Send + Sync>) =
+            match &config.kind {
+                ConnectorKind::Postgres {
+                    url,
+                    max_connections,
+                } => {
+                    let (url, max) = (url.clone(), *max_connections);
+                    (
+                        Dialect::Postgres,
+                        Box::new(move || {
+                            PgPoolOptions::new()
+                                .max_connections(max)
+                                .acquire_timeout(acquire)
+                                .connect_lazy(&url)
+                                .map(Pool::Postgres)
+                                .map_err(|e| format!("{file}: invalid postgres url: {e}"))
+                        }),
+                    )
+                }
+                ConnectorKind::Mysql {
+                    url,
+                    max_connections,
+                } => {
+                    let (url, max) = (url.clone(), *max_connections);
+                    (
+                        Dialect::Mysql,
+                        Box::new(move || {
+                            MySqlPoolOptions::new()
+                                .max_connections(max)
+                                .acquire_timeout(acquire)
+                                .connect_lazy(&url)
+                                .map(Pool::Mysql)
+                                .map_err(|e| format!("{file}: invalid mysql url: {e}"))
+                        }),
+                    )
+                }
+                ConnectorKind::Sqlite {
+                    path,
+                    seed,
+                    max_connections,
+                } => {
+                    let db = dir.join(path);
+                    if let Some(seed) = seed {
+                        seed_sqlite(&db, &dir.join(seed))
+                            .await
+                            .map_err(|e| format!("{}: {e}", config.file))?;
+                    }
+                    let options = SqliteConnectOptions::new()
+                        .filename(&db)
+                        .busy_timeout(Duration::from_secs(5));
+                    let max = *max_connections;
+                    (
+                        Dialect::Sqlite,
+                        Box::new(move || {
+                            Ok(Pool::Sqlite(
+                                SqlitePoolOptions::new()
+                                    .max_connections(max)
+                                    .acquire_timeout(acquire)
+                                    .connect_lazy_with(options.clone()),
+                            ))
+                        }),
+                    )
+                }
+                _ => return Err(format!("{}: not a SQL connector", config.file)),
+            };
+        Ok(SqlSource {
+            pool: RwLock::new(reopen()?),
+            dialect,
+            reopen,
+            starved: AtomicU32::new(0),
+            last_acquired: AtomicU64::new(0),
+            opened: Instant::now(),
+            recycles: AtomicU64::new(0),
+            recycled_at: RwLock::new(None),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool in service now.
+    pub fn pool(&self) -> Pool {
+        match self.pool.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// How often the pool was replaced, and when last.
+    pub fn recycles(&self) -> (u64, Option<SystemTime>) {
+        let at = match self.recycled_at.read() {
+            Ok(at) => *at,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        (self.recycles.load(Ordering::Relaxed), at)
+    }
+
+    pub async fn query(
+        &self,
+        name: &Arc<str>,
+        sql: String,
+        params: Vec<Param>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, SourceError> {
+        let pool = self.pool();
+        let acquired = || {
+            self.starved.store(0, Ordering::SeqCst);
+            self.last_acquired
+                .store(self.since_opened(), Ordering::SeqCst);
+        };
+        let result = pool.query(name, sql, params, deadline, acquired).await;
+        if matches!(result, Err(Failure::NoConnection)) {
+            // Wedged, not merely busy: several calls in a row found no connection, and none
+            // was handed out for a whole call timeout.
+            let starved = self.starved.fetch_add(1, Ordering::SeqCst) + 1;
+            let idle_for = self
+                .since_opened()
+                .saturating_sub(self.last_acquired.load(Ordering::SeqCst));
+            if starved >= RECYCLE_AFTER && u128::from(idle_for) >= timeout.as_millis() {
+                self.recycle(name, &pool);
+            }
+        }
+        result.map_err(|f| failure(name, f, timeout, pool.usage()))
+    }
+
+    fn since_opened(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Puts a fresh pool in service in place of `stuck`, unless another call already did.
+    fn recycle(&self, name: &Arc<str>, stuck: &Pool) {
+        let fresh = match (self.reopen)() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(connector = %name, error = %e, "cannot open a fresh pool");
+                return;
+            }
+        };
+        let mut slot = match self.pool.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if !same_pool(&slot, stuck) {
+            return;
+        }
+        let old = std::mem::replace(&mut *slot, fresh);
+        drop(slot);
+        self.starved.store(0, Ordering::SeqCst);
+        self.last_acquired
+            .store(self.since_opened(), Ordering::SeqCst);
+        self.recycles.fetch_add(1, Ordering::Relaxed);
+        match self.recycled_at.write() {
+            Ok(mut at) => *at = Some(SystemTime::now()),
+            Err(poisoned) => *poisoned.into_inner() = Some(SystemTime::now()),
+        }
+        let usage = old.usage();
+        tracing::warn!(
+            connector = %name,
+            open = usage.size,
+            idle = usage.idle,
+            "no connection came free for {RECYCLE_AFTER} calls in a row; replaced the pool"
+        );
+        old.close_later();
+    }
+}
+
+fn same_pool(a: &Pool, b: &Pool) -> bool {
+    // Pools are handles to one shared state: equal handles mean the same pool.
+    match (a, b) {
+        (Pool::Postgres(a), Pool::Postgres(b)) => std::ptr::eq(a.options(), b.options()),
+        (Pool::Mysql(a), Pool::Mysql(b)) => std::ptr::eq(a.options(), b.options()),
+        (Pool::Sqlite(a), Pool::Sqlite(b)) => std::ptr::eq(a.options(), b.options()),
+        _ => false,
+    }
+}
+
+/// The source error a failed statement is reported as.
+pub fn failure(name: &Arc<str>, f: Failure, timeout: Duration, pool: PoolUse) -> SourceError {
+    match f {
+        Failure::Source(e) => e,
+        Failure::NoConnection => SourceError::new(
+            ErrorCode::SourceTimeout,
+            name,
+            format!(
+                "no connection came free within {timeout:?} ({} of {} open, {} idle)",
+                pool.size, pool.max, pool.idle
+            ),
+        ),
+        Failure::Timeout => SourceError::new(
+            ErrorCode::SourceTimeout,
+            name,
+            format!("no answer within {timeout:?}; the connection was closed"),
+        ),
+    }
 }
 
 pub fn db_error(name: &Arc<str>, e: sqlx::Error) -> SourceError {

@@ -110,11 +110,18 @@ pub async fn invalidate(
     Json(json!({ "invalidated": what })).into_response()
 }
 
-/// `GET /admin/cache`: entries and weighed bytes of the in-process cache, and its bound.
+/// `GET /admin/cache`: entries and weighed bytes of the in-process cache, its bound, and the
+/// loads in flight.
 pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(r) = refused(&state, &headers) {
         return r;
     }
     let (entries, bytes) = state.engine.cache.usage().await;
-    Json(json!({ "entries": entries, "weightedBytes": bytes, "maxBytes": state.engine.blueprint.cache.max_memory })).into_response()
+    Json(json!({
+        "entries": entries,
+        "weightedBytes": bytes,
+        "maxBytes": state.engine.blueprint.cache.max_memory,
+        "loading": state.engine.cache.loading(),
+    }))
+    .into_response()
 }

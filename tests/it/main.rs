@@ -7,6 +7,7 @@ mod blog;
 mod cases;
 mod check;
 mod cli;
+mod hangups;
 mod harness;
 mod http_spec;
 mod injection;
