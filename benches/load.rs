@@ -45,6 +45,8 @@
 mod baseline;
 #[path = "load/client.rs"]
 mod client;
+#[path = "load/dashboard.rs"]
+mod dashboard;
 #[path = "load/procs.rs"]
 mod procs;
 #[path = "load/soak.rs"]

@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::client;
+use crate::dashboard::{self, Op};
 use crate::procs::Proc;
 
 /// The longest a request may run: written into the soak's `simpul.toml` (Simpul's default),
@@ -40,13 +41,6 @@ pub struct Settings {
     pub sample_every: Duration,
 }
 
-impl Settings {
-    /// The RSS sample read as "after warm-up": a quarter in, at most 30 s in.
-    pub fn warmup(&self) -> Duration {
-        (self.duration / 4).min(Duration::from_secs(30))
-    }
-}
-
 /// `simpul.toml` of the soak's scratch deployment: the admin endpoints on (their token from
 /// the environment, as in production) and the request timeout spelled out.
 pub fn simpul_toml(extra: &str) -> String {
@@ -56,92 +50,14 @@ pub fn simpul_toml(extra: &str) -> String {
     )
 }
 
-/// One dashboard operation: its name, the whole HTTP request, and the data it must answer.
-struct Op {
-    name: String,
-    request: Vec<u8>,
-    expected: Value,
-}
-
-/// The operations of queries/ with the data each must answer: an insta snapshot is a `---`
-/// header block, then the JSON of `data`.
-fn dashboard(root: &Path, addr: SocketAddr) -> Vec<Op> {
-    let mut files: Vec<_> = std::fs::read_dir(root.join("queries"))
-        .expect("read queries/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no operations in queries/");
-    files
-        .into_iter()
-        .map(|f| {
-            let name = f
-                .file_stem()
-                .map_or(String::new(), |s| s.to_string_lossy().into());
-            let query = std::fs::read_to_string(&f).expect("read the query");
-            let snap = std::fs::read_to_string(f.with_extension("snap"))
-                .unwrap_or_else(|e| panic!("queries/{name}.snap: {e}"));
-            let json = snap.splitn(3, "---\n").nth(2).expect("a snapshot body");
-            let expected = serde_json::from_str(json).expect("the snapshot's JSON");
-            let body = serde_json::json!({ "query": query }).to_string();
-            let request = client::raw_post(addr, "/graphql", "", body.as_bytes());
-            Op {
-                name,
-                request,
-                expected,
-            }
-        })
-        .collect()
-}
-
-/// The first place where `got` differs from `want`, as a JSON pointer (a missing key is a
-/// difference, also where `want` holds a null).
-fn difference(got: &Value, want: &Value, at: &str) -> Option<String> {
-    match (got, want) {
-        (Value::Object(g), Value::Object(w)) => w
-            .iter()
-            .find_map(|(k, wv)| match g.get(k) {
-                None => Some(format!("{at}/{k} (missing)")),
-                Some(gv) => difference(gv, wv, &format!("{at}/{k}")),
-            })
-            .or_else(|| {
-                let extra = g.keys().find(|k| !w.contains_key(*k))?;
-                Some(format!("{at}/{extra} (unexpected)"))
-            }),
-        (Value::Array(g), Value::Array(w)) if g.len() == w.len() => g
-            .iter()
-            .zip(w)
-            .enumerate()
-            .find_map(|(i, (gv, wv))| difference(gv, wv, &format!("{at}/{i}"))),
-        _ if got == want => None,
-        _ => Some(format!(
-            "{at}: {:.120} instead of {:.120}",
-            got.to_string(),
-            want.to_string()
-        )),
-    }
-}
-
-/// Status 200, no `errors`, and `data` equal to the snapshot's.
-fn check(op: &Op, status: u16, body: &[u8]) -> Result<(), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
-    if status != 200 {
-        return Err(format!("HTTP {status}: {:.200}", v.to_string()));
-    }
-    let data = crate::data(&v)?;
-    match difference(data, &op.expected, "/data") {
-        None => Ok(()),
-        Some(d) => Err(format!("differs from queries/{}.snap at {d}", op.name)),
-    }
-}
-
 /// What the clients saw.
 #[derive(Default)]
 pub struct Tally {
     pub sent: u64,
     pub checked: u64,
+    /// Checked answers that called a source, and the calls they made.
+    pub from_sources: u64,
+    pub calls: u64,
     pub wrong: u64,
     pub wrong_examples: Vec<String>,
     pub hung_up: u64,
@@ -159,6 +75,8 @@ impl Tally {
     fn add(&mut self, o: Tally) {
         self.sent += o.sent;
         self.checked += o.checked;
+        self.from_sources += o.from_sources;
+        self.calls += o.calls;
         self.wrong += o.wrong;
         self.wrong_examples.extend(o.wrong_examples);
         self.wrong_examples.truncate(3);
@@ -228,8 +146,12 @@ async fn client_loop(
                 let took = sent.elapsed();
                 t.latencies_us[i].push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
                 t.over_timeout += u64::from(took > REQUEST_TIMEOUT);
-                match check(op, status, &body) {
-                    Ok(()) => t.checked += 1,
+                match dashboard::check(op, status, &body) {
+                    Ok(calls) => {
+                        t.checked += 1;
+                        t.from_sources += u64::from(calls > 0);
+                        t.calls += calls;
+                    }
                     Err(why) => {
                         t.wrong += 1;
                         if t.wrong_examples.len() < 3 {
@@ -290,14 +212,11 @@ async fn sources(addr: SocketAddr) -> Vec<Value> {
     v["sources"].as_array().cloned().unwrap_or_default()
 }
 
-fn number(s: &Value, key: &str) -> u64 {
-    s[key].as_u64().unwrap_or(0)
-}
-
 /// Calls in flight, permits taken and pool connections in use (HTTP sources have no pool).
 pub fn held(s: &Value) -> (u64, u64, u64) {
-    let busy = number(s, "poolOpen").saturating_sub(number(s, "poolIdle"));
-    (number(s, "inFlight"), number(s, "concurrencyInUse"), busy)
+    let n = |key: &str| s[key].as_u64().unwrap_or(0);
+    let busy = n("poolOpen").saturating_sub(n("poolIdle"));
+    (n("inFlight"), n("concurrencyInUse"), busy)
 }
 
 /// Everything one soak measured.
@@ -311,10 +230,13 @@ pub struct Soak {
     /// (time since the traffic started, VmRSS bytes); the first is before any traffic.
     pub rss: Vec<(Duration, u64)>,
     pub peak_rss: u64,
+    /// Simpul's user + system CPU time during the traffic.
+    pub cpu: Duration,
     /// `/readyz` sources when the last answer was read, and after the wait.
     pub at_end: Vec<Value>,
     pub settled: Vec<Value>,
-    /// How long the sources took to hold nothing; `None` if they still did after `SETTLE`.
+    /// How long the sources took to hold nothing (zero: they held nothing when the traffic
+    /// ended); `None` if they still held something after `SETTLE`.
     pub settled_in: Option<Duration>,
     /// Every operation once more after an invalidation: the slowest answer, or what failed.
     pub final_pass: Result<Duration, String>,
@@ -323,10 +245,11 @@ pub struct Soak {
 /// Runs the soak against `simpul` (started on the soak's deployment, see `simpul_toml`).
 pub async fn run(simpul: &Proc, root: &Path, s: &Settings) -> Soak {
     let addr = simpul.addr;
-    let ops = Arc::new(dashboard(root, addr));
+    let ops = Arc::new(dashboard::operations(root, addr));
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + s.duration;
     let mut rss = vec![(Duration::ZERO, simpul.rss())];
+    let cpu0 = simpul.cpu_time();
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..s.connections {
         clients.spawn(client_loop(addr, ops.clone(), SEED + c as u64, deadline));
@@ -344,6 +267,7 @@ pub async fn run(simpul: &Proc, root: &Path, s: &Settings) -> Soak {
     }
     let elapsed = started.elapsed();
     rss.push((elapsed, simpul.rss()));
+    let cpu = simpul.cpu_time().saturating_sub(cpu0);
     let (invalidations, invalidation_failure) =
         invalidator.await.expect("the invalidator panicked");
 
@@ -357,6 +281,7 @@ pub async fn run(simpul: &Proc, root: &Path, s: &Settings) -> Soak {
         invalidation_failure,
         rss,
         peak_rss: simpul.peak_rss(),
+        cpu,
         at_end,
         settled,
         settled_in,
@@ -370,15 +295,17 @@ async fn settle(addr: SocketAddr) -> (Vec<Value>, Vec<Value>, Option<Duration>) 
     let at_end = sources(addr).await;
     let mut now = at_end.clone();
     let since = Instant::now();
+    let mut waited = Duration::ZERO;
     loop {
         if now.iter().all(|x| held(x) == (0, 0, 0)) {
-            return (at_end, now, Some(since.elapsed()));
+            return (at_end, now, Some(waited));
         }
         if since.elapsed() > SETTLE {
             return (at_end, now, None);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         now = sources(addr).await;
+        waited = since.elapsed();
     }
 }
 
@@ -395,7 +322,7 @@ async fn final_pass(addr: SocketAddr, ops: &[Op]) -> Result<Duration, String> {
             .await
             .map_err(|e| format!("{}: {e}", op.name))?;
         slowest = slowest.max(sent.elapsed());
-        check(op, status, &body).map_err(|e| format!("{}: {e}", op.name))?;
+        dashboard::check(op, status, &body).map_err(|e| format!("{}: {e}", op.name))?;
     }
     Ok(slowest)
 }

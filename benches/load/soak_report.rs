@@ -30,9 +30,9 @@ fn max_ms(run: &Run) -> f64 {
         .map_or(f64::NAN, |&us| f64::from(us) / 1000.0)
 }
 
-/// The RSS sample read as "after warm-up": the first at or after the warm-up.
+/// The RSS sample read as "after warm-up": the first a quarter in, or 30 s in if sooner.
 fn after_warmup(s: &Soak, settings: &Settings) -> (Duration, u64) {
-    let w = settings.warmup();
+    let w = (settings.duration / 4).min(Duration::from_secs(30));
     s.rss
         .iter()
         .find(|(at, _)| *at >= w)
@@ -125,7 +125,19 @@ pub fn report(s: &Soak, settings: &Settings) -> String {
             "answers checked against queries/*.snap".into(),
             format!("{} ({}/s)", t.checked, rate(run.rate())),
         ),
+        (
+            "checked answers that called a source, not only the cache (their calls)".into(),
+            format!("{} ({})", t.from_sources, t.calls),
+        ),
         ("wrong answers".into(), t.wrong.to_string()),
+        (
+            "Simpul CPU time (cores busy on average)".into(),
+            format!(
+                "{:.1} s ({:.2})",
+                s.cpu.as_secs_f64(),
+                s.cpu.as_secs_f64() / secs
+            ),
+        ),
         (
             "hung up mid-request (with a TCP reset)".into(),
             format!("{} ({})", t.hung_up, t.reset),
@@ -208,15 +220,15 @@ pub fn report(s: &Soak, settings: &Settings) -> String {
         );
     }
 
-    let waited = s
-        .settled_in
-        .map_or(format!("not within {:?}", soak::SETTLE), |d| {
-            format!("{} ms", ms(d.as_secs_f64() * 1e3))
-        });
+    let waited = match s.settled_in {
+        None => format!("still held after {:?}", soak::SETTLE),
+        Some(d) if d.is_zero() => "nothing was held when the traffic ended".to_string(),
+        Some(d) => format!("all given back {} ms later", ms(d.as_secs_f64() * 1e3)),
+    };
     let _ = writeln!(
         w,
         "\nSources from `/readyz`: calls in flight / permits in use / pool connections in use, \
-         when the last answer was read and after the wait for them to end ({waited}).\n"
+         when the last answer was read and after the wait for them to end: {waited}.\n"
     );
     let _ = writeln!(
         w,
