@@ -27,6 +27,16 @@
 //! `--no-response-cache` turns the whole-response cache off (`[cache] response = false`) in
 //! every deployment, to measure what the engine costs when no answer is replayed.
 //!
+//! `--only soak` runs the soak, on a scratch copy of the repository-root deployment
+//! with an admin token: `--soak-duration` (default 2m) of the operations of queries/ over
+//! `--soak-connections` (default 64) connections, each answer checked against its
+//! queries/NAME.snap, a fifth of the requests hung up on mid-request, and the whole cache
+//! invalidated every second so calls keep reaching the sources. It samples Simpul's RSS, and
+//! at the end reads `/readyz`: the run fails on a wrong or missing answer, an answer past the
+//! request timeout, or a source that is not UP or still holds a call, permit or connection
+//! 10 s after the traffic. The soak runs only when `--only` names it, and for 3 s (4
+//! connections, invalidations every 250 ms) in the smoke run of `cargo test --benches`.
+//!
 //! Options for profiling: `--no-baseline`, and `--simpul-wrapper "CMD ARGS"` to start Simpul
 //! under a profiler, e.g. `--simpul-wrapper "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out"`
 //! (Simpul is stopped with SIGTERM, so the profiler writes its output).
@@ -35,8 +45,14 @@
 mod baseline;
 #[path = "load/client.rs"]
 mod client;
+#[path = "load/dashboard.rs"]
+mod dashboard;
 #[path = "load/procs.rs"]
 mod procs;
+#[path = "load/soak.rs"]
+mod soak;
+#[path = "load/soak_report.rs"]
+mod soak_report;
 #[path = "load/upstream.rs"]
 mod upstream;
 
@@ -69,11 +85,16 @@ struct Options {
     baseline: bool,
     response_cache: bool,
     wrapper: Vec<String>,
+    /// The short smoke run of `cargo test --benches`.
+    quick: bool,
+    soak_duration: Duration,
+    soak_connections: usize,
 }
 
 const USAGE: &str = "usage: cargo bench --bench load [-- --duration 10s] [--warmup 1s] \
-[--connections 100] [--only a,a2,a0,b,c,d,e,f,f1k,start] [--starts 5] [--no-baseline] \
-[--no-response-cache] [--simpul-wrapper \"CMD ARGS\"] [--quick]";
+[--connections 100] [--only a,a2,a0,b,c,d,e,f,f1k,start,soak] [--starts 5] [--no-baseline] \
+[--no-response-cache] [--simpul-wrapper \"CMD ARGS\"] [--soak-duration 2m] \
+[--soak-connections 64] [--quick]";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -103,6 +124,7 @@ fn canonical_id(id: &str) -> Option<&'static str> {
         "f" => "f",
         "f1k" => "f1k",
         "start" => "start",
+        "soak" => "soak",
         _ => return None,
     })
 }
@@ -121,6 +143,9 @@ impl Options {
             baseline: true,
             response_cache: true,
             wrapper: Vec::new(),
+            quick,
+            soak_duration: Duration::from_secs(if quick { 3 } else { 120 }),
+            soak_connections: if quick { 4 } else { 64 },
         };
         if quick {
             o.duration = Duration::from_millis(300);
@@ -147,6 +172,14 @@ impl Options {
                         .ok()
                         .filter(|&n| n > 0)
                         .ok_or("--connections must be a positive number")?;
+                }
+                "--soak-duration" => o.soak_duration = parse_duration(&value()?)?,
+                "--soak-connections" => {
+                    o.soak_connections = value()?
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or("--soak-connections must be a positive number")?;
                 }
                 "--starts" => {
                     o.starts = value()?.parse().map_err(|_| "--starts must be a number")?;
@@ -177,10 +210,30 @@ impl Options {
         Ok(o)
     }
 
+    /// The smoke run soaks for seconds, so its samples and invalidations come faster.
+    fn soak_settings(&self) -> soak::Settings {
+        let every = |quick_ms, full| {
+            if self.quick {
+                Duration::from_millis(quick_ms)
+            } else {
+                full
+            }
+        };
+        soak::Settings {
+            duration: self.soak_duration,
+            connections: self.soak_connections,
+            invalidate_every: every(250, Duration::from_secs(1)),
+            sample_every: every(250, Duration::from_secs(5)),
+        }
+    }
+
+    /// Whether `--only` asks for `id` (every workload without it; the soak, which takes
+    /// minutes, only when named, or briefly in the smoke run).
     fn selected(&self, id: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|ids| ids.iter().any(|i| i == id))
+        match &self.only {
+            Some(ids) => ids.iter().any(|i| i == id),
+            None => id != "soak" || self.quick,
+        }
     }
 }
 
@@ -658,7 +711,7 @@ impl Bench {
         self.scratch.path().join(name)
     }
 
-    fn spawn_simpul(&mut self, dir: &Path) -> Proc {
+    fn spawn_simpul(&mut self, dir: &Path, env: &[(&str, &str)]) -> Proc {
         self.runs += 1;
         let addr = procs::free_addr();
         let mut cmd = match self.opts.wrapper.split_first() {
@@ -675,7 +728,8 @@ impl Bench {
             .arg("--listen")
             .arg(addr.to_string())
             .env_clear()
-            .env("BLOG_URL", self.upstream.url());
+            .env("BLOG_URL", self.upstream.url())
+            .envs(env.iter().copied());
         for keep in ["PATH", "HOME"] {
             if let Some(v) = std::env::var_os(keep) {
                 cmd.env(keep, v);
@@ -706,7 +760,7 @@ impl Bench {
         let timeout = self.ready_timeout();
         let mut times = Vec::new();
         for _ in 0..=self.opts.starts {
-            let mut p = self.spawn_simpul(&dir);
+            let mut p = self.spawn_simpul(&dir, &[]);
             // Measured from just before the spawn.
             let started = std::time::Instant::now();
             p.wait_ready("/readyz", timeout).await;
@@ -718,6 +772,16 @@ impl Bench {
             first,
             samples: times,
         }
+    }
+
+    /// The soak, on its own Simpul process and scratch copy of the repository root.
+    async fn soak(&mut self, settings: &soak::Settings) -> soak::Soak {
+        let dir = self.scratch.path().join("soak");
+        let mut simpul = self.spawn_simpul(&dir, &[(soak::TOKEN_ENV, soak::TOKEN)]);
+        simpul.wait_ready("/readyz", self.ready_timeout()).await;
+        let soaked = soak::run(&simpul, &repo_root(), settings).await;
+        tokio::task::block_in_place(|| simpul.stop());
+        soaked
     }
 
     async fn run_workload(&mut self, w: &Workload) -> Outcome {
@@ -737,7 +801,7 @@ impl Bench {
         };
         for cand in &w.candidates {
             let dir = self.dir(cand.deployment);
-            let mut simpul = self.spawn_simpul(&dir);
+            let mut simpul = self.spawn_simpul(&dir, &[]);
             simpul.wait_ready("/readyz", self.ready_timeout()).await;
             let request = Bytes::from(json!({ "query": cand.query }).to_string());
             let before = self.upstream.calls();
@@ -971,6 +1035,9 @@ fn met(ok: bool) -> &'static str {
 fn report(opts: &Options, outcomes: &[Outcome], startup: Option<&Startup>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "machine: {}", machine());
+    if outcomes.is_empty() && startup.is_none() {
+        return s;
+    }
     let _ = writeln!(
         s,
         "settings: {} connections, {:?} per target per workload after {:?} warm-up{}",
@@ -1237,6 +1304,12 @@ async fn run(opts: Options) -> ExitCode {
         std::fs::write(scratch.path().join("trenggalek/simpul.toml"), response)
             .expect("write trenggalek/simpul.toml");
     }
+    if opts.selected("soak") {
+        let dir = scratch.path().join("soak");
+        copy_deployment(&root, &dir);
+        std::fs::write(dir.join("simpul.toml"), soak::simpul_toml(response))
+            .expect("write soak/simpul.toml");
+    }
     let villages = scratch.path().join("villages");
     copy_tree(&root.join("benches/deployments/villages"), &villages);
     std::fs::create_dir_all(villages.join("data")).expect("mkdir");
@@ -1247,7 +1320,8 @@ async fn run(opts: Options) -> ExitCode {
     .expect("copy data/seeds/wilayah.sql");
 
     let upstream = Upstream::start().await;
-    let baseline = if opts.baseline {
+    // The baseline only serves the workloads (not the start-up or the soak).
+    let baseline = if opts.baseline && workloads().iter().any(|w| opts.selected(w.id)) {
         let addr = procs::free_addr();
         let mut cmd = Command::new(std::env::current_exe().expect("current executable"));
         cmd.arg("--serve-baseline").arg(addr.to_string());
@@ -1308,8 +1382,26 @@ async fn run(opts: Options) -> ExitCode {
     if let Some(mut b) = bench.baseline.take() {
         tokio::task::block_in_place(|| b.stop());
     }
+    let soak_settings = bench.opts.soak_settings();
+    let soaked = if bench.opts.selected("soak") {
+        eprintln!(
+            "soak: {:?} of queries/ over {} connections",
+            soak_settings.duration, soak_settings.connections
+        );
+        Some(bench.soak(&soak_settings).await)
+    } else {
+        None
+    };
     println!("\n{}", report(&bench.opts, &outcomes, startup.as_ref()));
-    if outcomes.iter().any(|o| o.failure.is_some()) {
+    let mut failed = outcomes.iter().any(|o| o.failure.is_some());
+    if let Some(s) = &soaked {
+        println!("{}", soak_report::report(s, &soak_settings));
+        for why in soak_report::failures(s) {
+            eprintln!("soak failed: {why}");
+            failed = true;
+        }
+    }
+    if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 client over one kept-alive connection (hyper), and the load generator:
-//! N connections, each sending the same request in a loop until a deadline.
+//! A minimal HTTP/1.1 client over one kept-alive connection (hyper), the load generator (N
+//! connections, each sending the same request in a loop until a deadline), and raw HTTP/1.1
+//! over a socket for clients that must hang up at a chosen moment mid-request.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -10,6 +11,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -191,4 +194,60 @@ async fn worker(target: Target, deadline: tokio::time::Instant) -> Run {
         }
     }
     run
+}
+
+/// The bytes of a `POST path` with a JSON `body`; `headers` are extra `name: value\r\n` lines.
+pub fn raw_post(addr: SocketAddr, path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\naccept: application/json\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n{headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// Reads one response with a `content-length` body: status, body, and whether the server
+/// closes the connection after it. `None` when the connection ends first.
+pub async fn read_raw(stream: &mut TcpStream) -> Option<(u16, Vec<u8>, bool)> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    let end = loop {
+        let n = stream.read(&mut chunk).await.ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let status = head.get(9..12)?.parse().ok()?;
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
+    };
+    let len: usize = header("content-length")?.parse().ok()?;
+    let close = header("connection") == Some("close");
+    while buf.len() < end + 4 + len {
+        let n = stream.read(&mut chunk).await.ok().filter(|&n| n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some((status, buf[end + 4..end + 4 + len].to_vec(), close))
+}
+
+/// One raw request on a fresh connection, answered `within`: status and body.
+pub async fn exchange_raw(
+    addr: SocketAddr,
+    request: &[u8],
+    within: Duration,
+) -> Result<(u16, Vec<u8>), String> {
+    let go = async {
+        let mut s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        s.write_all(request).await.map_err(|e| e.to_string())?;
+        let (status, body, _) = read_raw(&mut s).await.ok_or("no answer")?;
+        Ok((status, body))
+    };
+    tokio::time::timeout(within, go)
+        .await
+        .map_err(|_| format!("no answer within {within:?}"))?
 }

@@ -1,5 +1,5 @@
 //! Child processes (Simpul, the baseline server): start, wait for readiness, read their CPU
-//! time and peak memory from /proc, and stop them, also when the bench panics.
+//! time and memory (now and peak) from /proc, and stop them, also when the bench panics.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -112,11 +112,21 @@ impl Proc {
 
     /// Peak resident set size (VmHWM), bytes.
     pub fn peak_rss(&self) -> u64 {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// Resident set size now (VmRSS), bytes.
+    pub fn rss(&self) -> u64 {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// A `kB` field of /proc/PID/status, in bytes.
+    fn status_bytes(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("read /proc/PID/status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024)
     }
