@@ -20,6 +20,10 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+# The load tests open a few thousand loopback connections at once: more descriptors than
+# a login shell's usual soft limit of 1024.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 8192 2>/dev/null || true
+
 # Release: the gateway tests measure latency and caching under load, and a
 # debug build is slow enough to make them flaky.
 step "cargo test --release${*:+ $*}"

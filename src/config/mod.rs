@@ -99,6 +99,10 @@ pub struct LimitsFile {
     pub max_body_bytes: usize,
     /// Longest a whole request may run.
     pub request_timeout: String,
+    /// Requests in progress at once; past it, 503 with `Retry-After` instead of a queue.
+    pub max_in_flight: usize,
+    /// After SIGTERM, how long requests in progress may run before the process exits.
+    pub shutdown_grace: String,
 }
 
 impl Default for LimitsFile {
@@ -108,6 +112,8 @@ impl Default for LimitsFile {
             max_complexity: 2000,
             max_body_bytes: 1 << 20,
             request_timeout: "30s".into(),
+            max_in_flight: 1024,
+            shutdown_grace: "10s".into(),
         }
     }
 }
@@ -130,6 +136,8 @@ pub struct ConnectorFile {
     pub circuit_failures: Option<u32>,
     /// How long an open circuit refuses calls before one probe (default "10s").
     pub circuit_open: Option<String>,
+    /// Largest upstream answer accepted, e.g. "32MiB" (the default); checked while reading.
+    pub max_response_bytes: Option<String>,
     pub postgres: Option<ServerDbFile>,
     pub mysql: Option<ServerDbFile>,
     pub sqlite: Option<SqliteFile>,
@@ -262,6 +270,8 @@ pub struct ConnectorConfig {
     pub retries: u32,
     pub circuit_failures: u32,
     pub circuit_open: Duration,
+    /// Largest upstream answer accepted, in bytes.
+    pub max_response_bytes: u64,
     pub kind: ConnectorKind,
     /// Default cache policy of its bindings (off unless `[cache]` sets a ttl).
     pub cache: CachePolicy,
@@ -314,6 +324,8 @@ pub struct Limits {
     pub max_complexity: usize,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub max_in_flight: usize,
+    pub shutdown_grace: Duration,
 }
 
 /// Reads `simpul.toml` (optional) from `dir`.
@@ -334,6 +346,15 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             format!("limits.request_timeout: {e}"),
         ));
         Duration::from_secs(30)
+    });
+    let shutdown_grace = duration::parse(&parsed.limits.shutdown_grace).unwrap_or_else(|e| {
+        diags.push(Diagnostic::new(
+            file,
+            1,
+            1,
+            format!("limits.shutdown_grace: {e}"),
+        ));
+        Duration::from_secs(10)
     });
     let max_memory = parse_size(&parsed.cache.max_memory).unwrap_or_else(|e| {
         diags.push(Diagnostic::new(
@@ -364,9 +385,14 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             max_complexity: parsed.limits.max_complexity,
             max_body_bytes: parsed.limits.max_body_bytes,
             request_timeout: timeout,
+            max_in_flight: parsed.limits.max_in_flight.max(1),
+            shutdown_grace,
         },
     }
 }
+
+/// What one upstream answer may weigh unless its connector says otherwise.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
 /// Reads every `connectors/*.toml` in `dir`, sorted by name.
 pub fn load_connectors(
@@ -532,6 +558,20 @@ pub fn load_connector(
             Duration::from_secs(10)
         }
     };
+    let max_response_bytes = match raw.max_response_bytes.as_deref().map(parse_size) {
+        None => DEFAULT_MAX_RESPONSE_BYTES,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            let (l, c) = line_col(text, text.find("max_response_bytes").unwrap_or(0));
+            diags.push(Diagnostic::new(
+                file,
+                l,
+                c,
+                format!("max_response_bytes: {e}"),
+            ));
+            DEFAULT_MAX_RESPONSE_BYTES
+        }
+    };
     if kinds.len() != 1 && raw.graphql.is_none() {
         diags.push(
             Diagnostic::new(
@@ -562,6 +602,7 @@ pub fn load_connector(
         retries: raw.retries.unwrap_or(2),
         circuit_failures: raw.circuit_failures.unwrap_or(5).max(1),
         circuit_open,
+        max_response_bytes,
         kind: kinds.pop()?,
         cache,
     })

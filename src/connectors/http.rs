@@ -57,6 +57,7 @@ pub struct HttpSource {
     base: Base,
     headers: Vec<(String, String)>,
     format: HttpFormat,
+    max_response_bytes: u64,
 }
 
 impl HttpSource {
@@ -65,6 +66,7 @@ impl HttpSource {
         headers: &[(String, String)],
         format: HttpFormat,
         timeout: Duration,
+        max_response_bytes: u64,
         dir: &Path,
     ) -> Result<HttpSource, String> {
         let base = match base_url.strip_prefix("file:") {
@@ -89,13 +91,16 @@ impl HttpSource {
             base,
             headers: headers.to_vec(),
             format,
+            max_response_bytes,
         })
     }
 
     pub async fn call(&self, name: &Arc<str>, call: HttpCall) -> Result<Vec<Value>, SourceError> {
         let body = match &self.base {
             Base::Url(base) => self.send(name, base, &call).await?,
-            Base::Snapshots(dir) => snapshot(name, dir, &call.target).await?,
+            Base::Snapshots(dir) => {
+                snapshot(name, dir, &call.target, self.max_response_bytes).await?
+            }
         };
         let Some(body) = body else {
             return Ok(Vec::new());
@@ -174,14 +179,50 @@ impl HttpSource {
                 format!("HTTP {status} for {} {}", call.method, call.target),
             ));
         }
-        resp.bytes().await.map(Some).map_err(|e| {
+        self.read_bounded(name, resp).await.map(Some)
+    }
+
+    /// The body of `resp`, refused as soon as it passes `max_response_bytes` (announced or
+    /// read so far): an oversized answer is never held whole.
+    async fn read_bounded(
+        &self,
+        name: &Arc<str>,
+        mut resp: reqwest::Response,
+    ) -> Result<bytes::Bytes, SourceError> {
+        let max = self.max_response_bytes;
+        let too_large = |n: u64| {
+            SourceError::new(
+                ErrorCode::SourceBadResponse,
+                name,
+                format!("answer of {n} bytes or more is over max_response_bytes = {max}"),
+            )
+        };
+        if let Some(n) = resp.content_length()
+            && n > max
+        {
+            return Err(too_large(n));
+        }
+        let read_error = |e: reqwest::Error| {
             let code = if e.is_timeout() {
                 ErrorCode::SourceTimeout
             } else {
                 ErrorCode::SourceBadResponse
             };
             SourceError::new(code, name, e)
-        })
+        };
+        let mut body = bytes::BytesMut::with_capacity(
+            resp.content_length()
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
+        );
+        while let Some(chunk) = resp.chunk().await.map_err(read_error)? {
+            let read = (body.len() + chunk.len()) as u64;
+            if read > max {
+                return Err(too_large(read));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 }
 
@@ -191,6 +232,7 @@ async fn snapshot(
     name: &Arc<str>,
     dir: &Path,
     target: &str,
+    max: u64,
 ) -> Result<Option<bytes::Bytes>, SourceError> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let decode = |s: &str| {
@@ -216,6 +258,19 @@ async fn snapshot(
     }
     candidates.push(dir.join(format!("{path}.json")));
     for file in candidates {
+        if let Ok(meta) = tokio::fs::metadata(&file).await
+            && meta.len() > max
+        {
+            return Err(SourceError::new(
+                ErrorCode::SourceBadResponse,
+                name,
+                format!(
+                    "{}: {} bytes is over max_response_bytes = {max}",
+                    file.display(),
+                    meta.len()
+                ),
+            ));
+        }
         match tokio::fs::read(&file).await {
             Ok(bytes) => return Ok(Some(bytes.into())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

@@ -187,6 +187,7 @@ impl Source {
                 headers,
                 *format,
                 config.timeout,
+                config.max_response_bytes,
                 dir,
             )?),
             ConnectorKind::File { path } => {

@@ -26,6 +26,7 @@ async fn sqlite(dir: &std::path::Path, max_connections: u32, timeout: Duration) 
         retries: 0,
         circuit_failures: 1000,
         circuit_open: Duration::from_secs(1),
+        max_response_bytes: crate::config::DEFAULT_MAX_RESPONSE_BYTES,
         kind: ConnectorKind::Sqlite {
             path: "lite.db".into(),
             seed: Some("seed.sql".into()),
@@ -44,6 +45,8 @@ fn select(sql: &str, k: i64) -> Call {
 }
 
 const QUICK: &str = "SELECT ? AS k FROM t";
+/// About 60 ms of work for SQLite.
+const BUSY: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT ? AS k, count(*) AS n FROM c";
 /// About 300 ms of work for SQLite.
 const SLOW: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT ? AS k, count(*) AS n FROM c";
 
@@ -82,13 +85,13 @@ async fn a_pool_whose_connection_never_comes_back_is_replaced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_pool_is_not_taken_for_a_wedged_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = sqlite(dir.path(), 1, Duration::from_millis(700)).await;
-    // Eight slow calls for one connection: the last ones wait past their timeout, but a
-    // connection is handed out every ~300 ms all along.
-    let calls: Vec<_> = (0..8)
+    let source = sqlite(dir.path(), 1, Duration::from_millis(1500)).await;
+    // Forty calls of ~60 ms for one connection: the last ones wait past their timeout, but
+    // a connection is handed out many times a second all along (even on a loaded machine).
+    let calls: Vec<_> = (0..40)
         .map(|k| {
             let source = source.clone();
-            tokio::spawn(async move { source.fetch(select(SLOW, k), true).await })
+            tokio::spawn(async move { source.fetch(select(BUSY, k), true).await })
         })
         .collect();
     let mut timed_out = 0;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod graphql;
+mod overload;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -67,8 +68,16 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.engine.blueprint.limits.max_body_bytes;
-    Router::new()
+    let in_progress = overload::InProgress::new(state.engine.blueprint.limits.max_in_flight);
+    // Health, readiness and admin stay outside the bound: they answer while it is full.
+    let graphql = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .layer(axum::middleware::from_fn_with_state(
+            in_progress,
+            overload::bounded,
+        ));
+    Router::new()
+        .merge(graphql)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route(
@@ -92,12 +101,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     axum::Json(json!({ "status": "ready", "sources": sources }))
 }
 
-/// Serves until ctrl-c or SIGTERM.
+/// Serves until ctrl-c or SIGTERM; then stops accepting, lets requests in progress finish
+/// for up to `[limits] shutdown_grace`, and exits.
 pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "simpul listening");
+    let grace = state.engine.blueprint.limits.shutdown_grace;
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            tracing::info!(?grace, "shutting down: no new connections");
+            overload::exit_after(grace);
+        })
         .await
 }
 

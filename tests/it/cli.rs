@@ -15,6 +15,24 @@ fn free_port() -> u16 {
 
 pub struct Server(Child);
 
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Waits up to `within` for the process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -4,6 +4,7 @@
 mod access;
 mod backends;
 mod blog;
+mod bounds;
 mod cases;
 mod check;
 mod cli;
