@@ -223,11 +223,29 @@ impl Pool {
     }
 }
 
+/// Opens a fresh pool of a connector (lazily: no connection until a call needs one).
+type Reopen = Box<dyn Fn() -> Result<Pool, String> + Send + Sync>;
+
+/// How to open a lazy pool of a server database at `$url`.
+macro_rules! lazy_pool {
+    ($options:ty, $variant:path, $kind:literal, $url:expr, $max:expr, $acquire:expr, $file:expr) => {{
+        let (url, max, acquire, file) = ($url.clone(), $max, $acquire, $file);
+        Box::new(move || {
+            <$options>::new()
+                .max_connections(max)
+                .acquire_timeout(acquire)
+                .connect_lazy(&url)
+                .map($variant)
+                .map_err(|e| format!("{file}: invalid {} url: {e}", $kind))
+        }) as Reopen
+    }};
+}
+
 /// A SQL connector: its pool, and how to open a fresh one when the pool wedges.
 pub struct SqlSource {
     pool: RwLock<Pool>,
     dialect: Dialect,
-    reopen: Box<dyn Fn() -> Result<Pool, String> + Send + Sync>,
+    reopen: Reopen,
     /// Calls in a row that found no free connection.
     starved: AtomicU32,
     /// When a call last had a connection (or the pool was opened), in ms since `opened`.
@@ -242,71 +260,66 @@ impl SqlSource {
         // The call's own deadline decides; the pool's acquire timeout only backs it up.
         let acquire = config.timeout + Duration::from_secs(1);
         let file = config.file.clone();
-        let (dialect, reopen): (Dialect, Box<dyn Fn() -> Result<Pool, String> + Send + Sync>) =
-            match &config.kind {
-                ConnectorKind::Postgres {
+        let (dialect, reopen): (Dialect, Reopen) = match &config.kind {
+            ConnectorKind::Postgres {
+                url,
+                max_connections,
+            } => (
+                Dialect::Postgres,
+                lazy_pool!(
+                    PgPoolOptions,
+                    Pool::Postgres,
+                    "postgres",
                     url,
-                    max_connections,
-                } => {
-                    let (url, max) = (url.clone(), *max_connections);
-                    (
-                        Dialect::Postgres,
-                        Box::new(move || {
-                            PgPoolOptions::new()
+                    *max_connections,
+                    acquire,
+                    file
+                ),
+            ),
+            ConnectorKind::Mysql {
+                url,
+                max_connections,
+            } => (
+                Dialect::Mysql,
+                lazy_pool!(
+                    MySqlPoolOptions,
+                    Pool::Mysql,
+                    "mysql",
+                    url,
+                    *max_connections,
+                    acquire,
+                    file
+                ),
+            ),
+            ConnectorKind::Sqlite {
+                path,
+                seed,
+                max_connections,
+            } => {
+                let db = dir.join(path);
+                if let Some(seed) = seed {
+                    seed_sqlite(&db, &dir.join(seed))
+                        .await
+                        .map_err(|e| format!("{}: {e}", config.file))?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(&db)
+                    .busy_timeout(Duration::from_secs(5));
+                let max = *max_connections;
+                (
+                    Dialect::Sqlite,
+                    Box::new(move || {
+                        Ok(Pool::Sqlite(
+                            SqlitePoolOptions::new()
                                 .max_connections(max)
                                 .acquire_timeout(acquire)
-                                .connect_lazy(&url)
-                                .map(Pool::Postgres)
-                                .map_err(|e| format!("{file}: invalid postgres url: {e}"))
-                        }),
-                    )
-                }
-                ConnectorKind::Mysql {
-                    url,
-                    max_connections,
-                } => {
-                    let (url, max) = (url.clone(), *max_connections);
-                    (
-                        Dialect::Mysql,
-                        Box::new(move || {
-                            MySqlPoolOptions::new()
-                                .max_connections(max)
-                                .acquire_timeout(acquire)
-                                .connect_lazy(&url)
-                                .map(Pool::Mysql)
-                                .map_err(|e| format!("{file}: invalid mysql url: {e}"))
-                        }),
-                    )
-                }
-                ConnectorKind::Sqlite {
-                    path,
-                    seed,
-                    max_connections,
-                } => {
-                    let db = dir.join(path);
-                    if let Some(seed) = seed {
-                        seed_sqlite(&db, &dir.join(seed))
-                            .await
-                            .map_err(|e| format!("{}: {e}", config.file))?;
-                    }
-                    let options = SqliteConnectOptions::new()
-                        .filename(&db)
-                        .busy_timeout(Duration::from_secs(5));
-                    let max = *max_connections;
-                    (
-                        Dialect::Sqlite,
-                        Box::new(move || {
-                            Ok(Pool::Sqlite(
-                                SqlitePoolOptions::new()
-                                    .max_connections(max)
-                                    .acquire_timeout(acquire)
-                                    .connect_lazy_with(options.clone()),
-                            ))
-                        }),
-                    )
-                }
-                _ => return Err(format!("{}: not a SQL connector", config.file)),
-            };
+                                .connect_lazy_with(options.clone()),
+                        ))
+                    }),
+                )
+            }
+            _ => return Err(format!("{}: not a SQL connector", config.file)),
+        };
         Ok(SqlSource {
             pool: RwLock::new(reopen()?),
             dialect,

@@ -3,30 +3,20 @@
 
 use serde_json::Value;
 
-use crate::harness::{Backend, TestApp, copy_deployment, move_to_server, repo_root};
+use crate::harness::{
+    Backend, TestApp, copy_deployment, dashboard_operations, move_to_server, repo_root,
+};
 
 pub const SLICE: &str = "{ regency { code name districts { code name villages { code name } } } }";
 
 /// The slice query plus every operation in queries/.
 fn operations() -> Vec<(String, String)> {
     let mut ops = vec![("slice".to_string(), SLICE.to_string())];
-    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("queries"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    for f in files {
-        let name = f
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        ops.push((name, std::fs::read_to_string(&f).expect("query file")));
-    }
+    ops.extend(
+        dashboard_operations()
+            .into_iter()
+            .map(|(name, query, _)| (name, query)),
+    );
     ops
 }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{TestApp, Upstream, copy_deployment, mysql_url, pg_url, repo_root};
+use crate::harness::{
+    TestApp, Upstream, copy_deployment, dashboard_operations, mysql_url, pg_url, repo_root,
+};
 
 /// Sends `query` and closes the connection `after` it, before the answer: with a reset
 /// (`abrupt`) as a killed browser tab does, or with an orderly close as a proxy does.
@@ -177,33 +179,6 @@ async fn slow_calls_whose_clients_hang_up_leave_every_kind_of_source_answering()
     settle(&app, Duration::from_secs(2)).await;
 }
 
-/// The operations of queries/ with the data each must answer (queries/NAME.snap).
-fn dashboard() -> Vec<(String, String, Value)> {
-    let queries = repo_root().join("queries");
-    let mut files: Vec<_> = std::fs::read_dir(&queries)
-        .expect("queries/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|f| {
-            let name = f
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let snap = std::fs::read_to_string(f.with_extension("snap")).expect("snapshot");
-            // An insta snapshot: a `---` header, then the JSON.
-            let json = snap.splitn(3, "---\n").nth(2).expect("snapshot body");
-            let data = serde_json::from_str(json).expect("snapshot json");
-            (name, std::fs::read_to_string(&f).expect("query"), data)
-        })
-        .collect()
-}
-
 /// Reads one HTTP/1.1 response with a content-length body from `stream`.
 async fn read_response(stream: &mut tokio::net::TcpStream) -> Option<(u16, Vec<u8>)> {
     let mut buf = Vec::new();
@@ -311,7 +286,7 @@ async fn bursts_of_clients_that_hang_up_leave_every_trenggalek_source_answering(
     let token = "burst-test-token";
     let app = TestApp::spawn(dir.path(), &[("ADMIN_TOKEN", token)]).await;
     let addr = app.url.trim_start_matches("http://").to_string();
-    let ops = Arc::new(dashboard());
+    let ops = Arc::new(dashboard_operations());
     assert!(ops.len() >= 10, "one operation per domain");
     let invalidate = || async {
         let r = app

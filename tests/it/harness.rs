@@ -75,6 +75,37 @@ impl TestApp {
     }
 }
 
+/// The dashboard operations of queries/, sorted by name: name, query text, and the data it
+/// must answer (queries/NAME.snap, an insta snapshot: a `---` header, then the JSON).
+pub fn dashboard_operations() -> Vec<(String, String, Value)> {
+    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("queries"))
+        .expect("queries/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let name = f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let query = std::fs::read_to_string(&f).expect("query");
+            let data = std::fs::read_to_string(f.with_extension("snap"))
+                .ok()
+                .and_then(|snap| {
+                    let json = snap.splitn(3, "---\n").nth(2)?.to_string();
+                    serde_json::from_str(&json).ok()
+                })
+                .unwrap_or(Value::Null);
+            (name, query, data)
+        })
+        .collect()
+}
+
 /// Blanks the fields of `extensions.sources` that change from run to run.
 pub fn redact(mut v: Value) -> Value {
     if let Some(sources) = v

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{TestApp, Upstream, copy_deployment, repo_root};
+use crate::harness::{TestApp, Upstream, copy_deployment, dashboard_operations, repo_root};
 
 async fn post(app: &TestApp, query: &str) -> (bool, Value) {
     let r = app
@@ -45,29 +45,16 @@ async fn planned_answers_equal_the_generic_executor_on_every_dashboard_query() {
     )
     .expect("simpul.toml");
     let app = TestApp::spawn(dir.path(), &[]).await;
-    let mut files: Vec<_> = std::fs::read_dir(repo_root().join("queries"))
-        .expect("queries")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
-        .collect();
-    files.sort();
     let mut planned_count = 0;
-    for f in files {
-        let q = std::fs::read_to_string(&f).expect("query");
+    for (name, q, _) in dashboard_operations() {
         let (first_planned, first) = post(&app, &q).await;
         assert!(!first_planned, "the first run goes through async-graphql");
         let (planned, second) = post(&app, &q).await;
         planned_count += usize::from(planned);
         // The third reads what the second serialized once from the same cached answers.
         let (_, third) = post(&app, &q).await;
-        assert_eq!(
-            comparable(third),
-            comparable(first.clone()),
-            "{}",
-            f.display()
-        );
-        assert_eq!(comparable(second), comparable(first), "{}", f.display());
+        assert_eq!(comparable(third), comparable(first.clone()), "{}", name);
+        assert_eq!(comparable(second), comparable(first), "{name}");
     }
     assert!(
         planned_count >= 5,

@@ -3,30 +3,17 @@
 
 use serde_json::Value;
 
-use crate::harness::{TestApp, copy_deployment, repo_root};
+use crate::harness::{TestApp, copy_deployment, dashboard_operations, repo_root};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_dashboard_query_answers_its_expected_response() {
     let dir = copy_deployment(&repo_root());
     let app = TestApp::spawn(dir.path(), &[]).await;
     let queries = repo_root().join("queries");
-    let mut files: Vec<_> = std::fs::read_dir(&queries)
-        .expect("queries/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 10, "one query per domain");
-    for file in files {
-        let name = file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let r = app
-            .query(&std::fs::read_to_string(&file).expect("query"))
-            .await;
+    let operations = dashboard_operations();
+    assert!(operations.len() >= 10, "one query per domain");
+    for (name, query, _) in operations {
+        let r = app.query(&query).await;
         assert!(r.get("errors").is_none(), "{name}: {}", r["errors"]);
         insta::with_settings!({ snapshot_path => queries.clone(), prepend_module_to_snapshot => false, omit_expression => true }, {
             insta::assert_json_snapshot!(name, r["data"]);
