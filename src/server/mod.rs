@@ -2,6 +2,7 @@
 
 mod admin;
 mod graphql;
+mod limits;
 
 use std::net::SocketAddr;
 use std::path::Path;

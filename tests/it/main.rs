@@ -10,6 +10,7 @@ mod cli;
 mod harness;
 mod http_spec;
 mod injection;
+mod limits;
 mod partial;
 mod plan;
 mod queries;
