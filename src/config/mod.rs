@@ -132,6 +132,11 @@ impl Default for LimitsFile {
     }
 }
 
+/// The deepest `max_depth` accepted. The parser refuses selection sets nested deeper than
+/// this anyway, and brackets may nest [`Limits::max_nesting`] deep, which the recursive
+/// parser and validator must survive on a worker thread's stack.
+pub const MAX_DEPTH_CEILING: usize = 64;
+
 /// One `connectors/NAME.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -354,12 +359,13 @@ impl Limits {
 /// Reads `simpul.toml` (optional) from `dir`.
 pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> GatewayConfig {
     let file = "simpul.toml";
-    let parsed: GatewayFile = match std::fs::read_to_string(dir.join(file)) {
-        Ok(text) => {
-            diags.extend(env::check_file(file, &text, env));
-            parse_toml(file, &text, diags).unwrap_or_default()
+    let text = std::fs::read_to_string(dir.join(file)).ok();
+    let parsed: GatewayFile = match &text {
+        Some(text) => {
+            diags.extend(env::check_file(file, text, env));
+            parse_toml(file, text, diags).unwrap_or_default()
         }
-        Err(_) => GatewayFile::default(),
+        None => GatewayFile::default(),
     };
     let timeout = duration::parse(&parsed.limits.request_timeout).unwrap_or_else(|e| {
         diags.push(Diagnostic::new(
@@ -370,6 +376,23 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         ));
         Duration::from_secs(30)
     });
+    let mut max_depth = parsed.limits.max_depth;
+    if max_depth > MAX_DEPTH_CEILING {
+        let text = text.as_deref().unwrap_or_default();
+        let (line, col) = line_col(text, text.find("max_depth").unwrap_or(0));
+        diags.push(
+            Diagnostic::new(
+                file,
+                line,
+                col,
+                format!("limits.max_depth: {max_depth} is more than {MAX_DEPTH_CEILING}"),
+            )
+            .hint(format!(
+                "the parser refuses selections nested deeper than {MAX_DEPTH_CEILING}"
+            )),
+        );
+        max_depth = MAX_DEPTH_CEILING;
+    }
     let max_memory = parse_size(&parsed.cache.max_memory).unwrap_or_else(|e| {
         diags.push(Diagnostic::new(
             file,
@@ -395,7 +418,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         listen: parsed.listen,
         compiled_plans: parsed.execution.compiled_plans,
         limits: Limits {
-            max_depth: parsed.limits.max_depth,
+            max_depth,
             max_fields: parsed.limits.max_fields,
             max_aliases: parsed.limits.max_aliases,
             max_root_fields: parsed.limits.max_root_fields,

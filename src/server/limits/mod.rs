@@ -219,6 +219,29 @@ mod tests {
     }
 
     #[test]
+    fn the_deepest_document_the_scan_lets_through_parses_on_a_worker_stack() {
+        let limits = Limits {
+            max_depth: crate::config::MAX_DEPTH_CEILING,
+            ..defaults()
+        };
+        let n = limits.max_nesting();
+        let deepest = [
+            format!("{}{}", "{ a ".repeat(n), "}".repeat(n)),
+            format!("{{ a(x: {}1{}) }}", "[".repeat(n - 2), "]".repeat(n - 2)),
+            format!("{{ a(x: {}1{}) }}", "{a: ".repeat(n - 2), "}".repeat(n - 2)),
+        ];
+        for q in deepest {
+            let limits = limits.clone();
+            // Tokio's worker threads have 2 MiB stacks.
+            let parsed = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || admit(&q, &limits).is_ok())
+                .map(|t| t.join());
+            assert!(matches!(parsed, Ok(Ok(true))));
+        }
+    }
+
+    #[test]
     fn a_document_that_does_not_parse_is_left_to_the_executor() {
         assert_eq!(admit("{ a", &defaults()).map(|d| d.is_some()), Ok(false));
     }
