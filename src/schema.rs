@@ -156,12 +156,11 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
             }
         };
     }
-    let limits = &bp.limits;
+    // Depth, fields and directives are checked before a document reaches the schema
+    // (`server::limits`), in linear time; async-graphql's own checks expand fragments. Its
+    // recursion check stays, as the bound of its recursive validator.
     builder
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(16)
+        .limit_recursive_depth(bp.limits.max_nesting())
         .finish()
         .map_err(|e| e.0)
 }

@@ -87,14 +87,29 @@ pub struct AdminFile {
     pub token: Option<String>,
 }
 
-/// Request limits: a public endpoint must bound what one request can cost.
+/// Request limits: a public endpoint must bound what one request can cost. Every count but
+/// the body size and the timeout is checked before the document is validated or run
+/// (`server::limits`); over a limit the request is answered 400 naming it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsFile {
-    /// Deepest selection nesting accepted.
+    /// Deepest field nesting accepted, after fragment expansion (`{ a { b } }` is 2).
     pub max_depth: usize,
-    /// Most fields (counting each selection once) accepted in one operation.
-    pub max_complexity: usize,
+    /// Most fields in one document after fragment expansion, summed over its operations: a
+    /// fragment spread twice counts twice. `max_complexity` is its former name.
+    #[serde(alias = "max_complexity")]
+    pub max_fields: usize,
+    /// Most aliased fields in one document after fragment expansion.
+    pub max_aliases: usize,
+    /// Most root fields in one operation, after fragment expansion.
+    pub max_root_fields: usize,
+    /// Most directives on one field (or fragment, or operation).
+    pub max_directives_per_field: usize,
+    /// Most lexical tokens (names, punctuators, values) in one document, counted before it
+    /// is parsed.
+    pub max_tokens: usize,
+    /// Most operations in one document.
+    pub max_operations: usize,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Longest a whole request may run.
@@ -109,7 +124,12 @@ impl Default for LimitsFile {
     fn default() -> Self {
         LimitsFile {
             max_depth: 16,
-            max_complexity: 2000,
+            max_fields: 2000,
+            max_aliases: 100,
+            max_root_fields: 50,
+            max_directives_per_field: 10,
+            max_tokens: 15_000,
+            max_operations: 100,
             max_body_bytes: 1 << 20,
             request_timeout: "30s".into(),
             max_in_flight: 1024,
@@ -117,6 +137,11 @@ impl Default for LimitsFile {
         }
     }
 }
+
+/// The deepest `max_depth` accepted. The parser refuses selection sets nested deeper than
+/// this anyway, and brackets may nest [`Limits::max_nesting`] deep, which the recursive
+/// parser and validator must survive on a worker thread's stack.
+pub const MAX_DEPTH_CEILING: usize = 64;
 
 /// One `connectors/NAME.toml`.
 #[derive(Debug, Deserialize)]
@@ -318,25 +343,41 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(n * mult)
 }
 
+/// `[limits]`, read: see [`LimitsFile`] for what each one bounds.
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub max_depth: usize,
-    pub max_complexity: usize,
+    pub max_fields: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_directives_per_field: usize,
+    pub max_tokens: usize,
+    pub max_operations: usize,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub max_in_flight: usize,
     pub shutdown_grace: Duration,
 }
 
+impl Limits {
+    /// How deep selection sets, inline fragments, fragment spreads, arguments and input
+    /// values may nest together: 32 levels more than fields alone, which is plenty for
+    /// real operations and still shallow for the recursive parser and validator.
+    pub fn max_nesting(&self) -> usize {
+        self.max_depth.saturating_add(32)
+    }
+}
+
 /// Reads `simpul.toml` (optional) from `dir`.
 pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> GatewayConfig {
     let file = "simpul.toml";
-    let parsed: GatewayFile = match std::fs::read_to_string(dir.join(file)) {
-        Ok(text) => {
-            diags.extend(env::check_file(file, &text, env));
-            parse_toml(file, &text, diags).unwrap_or_default()
+    let text = std::fs::read_to_string(dir.join(file)).ok();
+    let parsed: GatewayFile = match &text {
+        Some(text) => {
+            diags.extend(env::check_file(file, text, env));
+            parse_toml(file, text, diags).unwrap_or_default()
         }
-        Err(_) => GatewayFile::default(),
+        None => GatewayFile::default(),
     };
     let timeout = duration::parse(&parsed.limits.request_timeout).unwrap_or_else(|e| {
         diags.push(Diagnostic::new(
@@ -356,6 +397,23 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         ));
         Duration::from_secs(10)
     });
+    let mut max_depth = parsed.limits.max_depth;
+    if max_depth > MAX_DEPTH_CEILING {
+        let text = text.as_deref().unwrap_or_default();
+        let (line, col) = line_col(text, text.find("max_depth").unwrap_or(0));
+        diags.push(
+            Diagnostic::new(
+                file,
+                line,
+                col,
+                format!("limits.max_depth: {max_depth} is more than {MAX_DEPTH_CEILING}"),
+            )
+            .hint(format!(
+                "the parser refuses selections nested deeper than {MAX_DEPTH_CEILING}"
+            )),
+        );
+        max_depth = MAX_DEPTH_CEILING;
+    }
     let max_memory = parse_size(&parsed.cache.max_memory).unwrap_or_else(|e| {
         diags.push(Diagnostic::new(
             file,
@@ -381,8 +439,13 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         listen: parsed.listen,
         compiled_plans: parsed.execution.compiled_plans,
         limits: Limits {
-            max_depth: parsed.limits.max_depth,
-            max_complexity: parsed.limits.max_complexity,
+            max_depth,
+            max_fields: parsed.limits.max_fields,
+            max_aliases: parsed.limits.max_aliases,
+            max_root_fields: parsed.limits.max_root_fields,
+            max_directives_per_field: parsed.limits.max_directives_per_field,
+            max_tokens: parsed.limits.max_tokens,
+            max_operations: parsed.limits.max_operations,
             max_body_bytes: parsed.limits.max_body_bytes,
             request_timeout: timeout,
             max_in_flight: parsed.limits.max_in_flight.max(1),

@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::limits::{self, Refused};
 use crate::cache::response::{ResponseCache, Validity};
 use crate::error::ErrorCode;
 use crate::resolve::request::RequestState;
@@ -90,6 +91,17 @@ fn request_error(media: MediaType, message: &str) -> Response {
     };
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadRequest.as_str() } }] });
     respond(status, media, body.to_string().into_bytes())
+}
+
+/// A document over one of `[limits]`: 400 under either media type, because nothing of it
+/// was validated or run; the message names the limit and its value.
+fn over_limit(media: MediaType, refused: &Refused) -> Response {
+    let body = json!({ "errors": [{ "message": refused.to_string(), "extensions": { "code": ErrorCode::BadRequest.as_str() } }] });
+    respond(
+        StatusCode::BAD_REQUEST,
+        media,
+        body.to_string().into_bytes(),
+    )
 }
 
 fn too_long(media: MediaType) -> Response {
@@ -261,6 +273,10 @@ pub async fn get(
         Ok(p) => p,
         Err(msg) => return request_error(media, msg),
     };
+    // Finding the operation's type parses the text: the scan makes that safe first.
+    if let Err(refused) = limits::scan(&p.query, &state.engine.blueprint.limits) {
+        return over_limit(media, &refused);
+    }
     if let Some(kind) = operation_kind(&p.query, p.operation_name.as_deref())
         && kind != OperationType::Query
     {
@@ -373,9 +389,22 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response 
             .insert(SIMPUL_PLAN, HeaderValue::from_static("compiled"));
         return r;
     }
+    // A text the planner knows ran before, so it was admitted then (the response cache and
+    // the plans hold only such texts). Any other is measured against `[limits]` before
+    // async-graphql sees it, and handed over parsed.
+    let parsed = match known {
+        Some(_) => None,
+        None => match limits::admit(&p.query, &state.engine.blueprint.limits) {
+            Ok(doc) => doc,
+            Err(refused) => return over_limit(media, &refused),
+        },
+    };
     // Learned once: an operation already planned (or known not to be) is not compiled again.
     let learn = (plans && known.is_none()).then(|| (p.query.to_string(), p.operation_name.clone()));
     let mut request = async_graphql::Request::new(p.query.into_owned()).data(request_state.clone());
+    if let Some(doc) = parsed {
+        request.set_parsed_query(doc);
+    }
     if let Some(name) = &p.operation_name {
         request = request.operation_name(name.as_ref());
     }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod graphql;
+mod limits;
 mod overload;
 
 use std::net::SocketAddr;

@@ -12,6 +12,7 @@ mod hangups;
 mod harness;
 mod http_spec;
 mod injection;
+mod limits;
 mod partial;
 mod plan;
 mod queries;
