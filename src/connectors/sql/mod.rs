@@ -7,22 +7,25 @@
 //! pool that hands out no connection for several calls in a row (a connection leaked by a
 //! driver, a database that stopped answering) is replaced by a fresh one.
 
+mod rows;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value};
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlRow};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{AssertSqlSafe, Column, Row, SqlSafeStr, TypeInfo, ValueRef};
+use serde_json::Value;
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
 use tokio::time::Instant;
 
 use super::Param;
 use crate::config::{ConnectorConfig, ConnectorKind};
 use crate::error::{ErrorCode, SourceError};
+use rows::{mysql_row, pg_row, sqlite_row};
 
 /// Calls in a row that found no free connection before the pool is replaced.
 pub const RECYCLE_AFTER: u32 = 3;
@@ -193,28 +196,21 @@ impl Pool {
     /// Asks the database to prepare `sql` (for `simpul check`); `Ok(None)` when unreachable.
     pub async fn prepare(&self, sql: &str) -> Result<Option<()>, String> {
         use sqlx::Executor;
+        macro_rules! prepare_on {
+            ($pool:expr) => {
+                match $pool.acquire().await {
+                    Ok(mut c) => c
+                        .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
+                        .await
+                        .map(|_| ()),
+                    Err(_) => return Ok(None),
+                }
+            };
+        }
         let result = match self {
-            Pool::Postgres(p) => match p.acquire().await {
-                Ok(mut c) => c
-                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
-                    .await
-                    .map(|_| ()),
-                Err(_) => return Ok(None),
-            },
-            Pool::Mysql(p) => match p.acquire().await {
-                Ok(mut c) => c
-                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
-                    .await
-                    .map(|_| ()),
-                Err(_) => return Ok(None),
-            },
-            Pool::Sqlite(p) => match p.acquire().await {
-                Ok(mut c) => c
-                    .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
-                    .await
-                    .map(|_| ()),
-                Err(_) => return Ok(None),
-            },
+            Pool::Postgres(p) => prepare_on!(p),
+            Pool::Mysql(p) => prepare_on!(p),
+            Pool::Sqlite(p) => prepare_on!(p),
         };
         result.map(Some).map_err(|e| match e {
             sqlx::Error::Database(d) => d.message().to_string(),
@@ -500,160 +496,4 @@ pub async fn seed_sqlite(db: &Path, seed: &Path) -> Result<(), String> {
         return Err(format!("seed {} failed: {e}", seed.display()));
     }
     std::fs::rename(&tmp, db).map_err(|e| format!("{}: {e}", db.display()))
-}
-
-fn pg_row(row: &PgRow) -> Value {
-    let mut map = Map::with_capacity(row.columns().len());
-    for (i, col) in row.columns().iter().enumerate() {
-        let null = row.try_get_raw(i).map(|v| v.is_null()).unwrap_or(true);
-        let v = if null {
-            Value::Null
-        } else {
-            match col.type_info().name() {
-                "BOOL" => row
-                    .try_get::<bool, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "INT2" => row
-                    .try_get::<i16, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "INT4" => row
-                    .try_get::<i32, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "INT8" => row
-                    .try_get::<i64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "FLOAT4" => row
-                    .try_get::<f32, _>(i)
-                    .map(|f| Value::from(f64::from(f)))
-                    .unwrap_or(Value::Null),
-                "FLOAT8" => row
-                    .try_get::<f64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "NUMERIC" => row
-                    .try_get::<sqlx::types::Decimal, _>(i)
-                    .map(decimal)
-                    .unwrap_or(Value::Null),
-                "JSON" | "JSONB" => row.try_get::<Value, _>(i).unwrap_or(Value::Null),
-                "DATE" => row
-                    .try_get::<chrono::NaiveDate, _>(i)
-                    .map(|d| Value::from(d.to_string()))
-                    .unwrap_or(Value::Null),
-                "TIMESTAMP" => row
-                    .try_get::<chrono::NaiveDateTime, _>(i)
-                    .map(|d| Value::from(d.format("%Y-%m-%dT%H:%M:%S").to_string()))
-                    .unwrap_or(Value::Null),
-                "TIMESTAMPTZ" => row
-                    .try_get::<chrono::DateTime<chrono::Utc>, _>(i)
-                    .map(|d| Value::from(d.to_rfc3339()))
-                    .unwrap_or(Value::Null),
-                _ => row
-                    .try_get::<String, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-            }
-        };
-        map.insert(col.name().to_string(), v);
-    }
-    Value::Object(map)
-}
-
-fn mysql_row(row: &MySqlRow) -> Value {
-    let mut map = Map::with_capacity(row.columns().len());
-    for (i, col) in row.columns().iter().enumerate() {
-        let null = row.try_get_raw(i).map(|v| v.is_null()).unwrap_or(true);
-        let v = if null {
-            Value::Null
-        } else {
-            let ty = col.type_info().name();
-            match ty {
-                "BOOLEAN" => row
-                    .try_get::<bool, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => row
-                    .try_get::<i64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                t if t.ends_with("UNSIGNED") => row
-                    .try_get::<u64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "FLOAT" => row
-                    .try_get::<f32, _>(i)
-                    .map(|f| Value::from(f64::from(f)))
-                    .unwrap_or(Value::Null),
-                "DOUBLE" => row
-                    .try_get::<f64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "DECIMAL" => row
-                    .try_get::<sqlx::types::Decimal, _>(i)
-                    .map(decimal)
-                    .unwrap_or(Value::Null),
-                "JSON" => row.try_get::<Value, _>(i).unwrap_or(Value::Null),
-                "DATE" => row
-                    .try_get::<chrono::NaiveDate, _>(i)
-                    .map(|d| Value::from(d.to_string()))
-                    .unwrap_or(Value::Null),
-                "DATETIME" | "TIMESTAMP" => row
-                    .try_get::<chrono::NaiveDateTime, _>(i)
-                    .map(|d| Value::from(d.format("%Y-%m-%dT%H:%M:%S").to_string()))
-                    .unwrap_or(Value::Null),
-                _ => row
-                    .try_get::<String, _>(i)
-                    .map(Value::from)
-                    .or_else(|_| {
-                        row.try_get::<Vec<u8>, _>(i)
-                            .map(|b| Value::from(String::from_utf8_lossy(&b).into_owned()))
-                    })
-                    .unwrap_or(Value::Null),
-            }
-        };
-        map.insert(col.name().to_string(), v);
-    }
-    Value::Object(map)
-}
-
-fn sqlite_row(row: &SqliteRow) -> Value {
-    let mut map = Map::with_capacity(row.columns().len());
-    for (i, col) in row.columns().iter().enumerate() {
-        let v = match row.try_get_raw(i) {
-            Ok(raw) if !raw.is_null() => match raw.type_info().name() {
-                "INTEGER" => row
-                    .try_get_unchecked::<i64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "REAL" => row
-                    .try_get_unchecked::<f64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "BLOB" => row
-                    .try_get_unchecked::<Vec<u8>, _>(i)
-                    .map(|b| Value::from(String::from_utf8_lossy(&b).into_owned()))
-                    .unwrap_or(Value::Null),
-                _ => row
-                    .try_get_unchecked::<String, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-            },
-            _ => Value::Null,
-        };
-        map.insert(col.name().to_string(), v);
-    }
-    Value::Object(map)
-}
-
-/// DECIMAL/NUMERIC as a JSON number (GraphQL Float), integral values as integers.
-fn decimal(d: sqlx::types::Decimal) -> Value {
-    use std::str::FromStr;
-    let text = d.normalize().to_string();
-    if let Ok(i) = i64::from_str(&text) {
-        return Value::from(i);
-    }
-    f64::from_str(&text).map(Value::from).unwrap_or(Value::Null)
 }
