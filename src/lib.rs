@@ -4,6 +4,7 @@
 //! Startup compiles a deployment directory (`schema.graphql`, `connectors/*.toml`,
 //! `simpul.toml`) into a [`blueprint::Blueprint`]; the server then only reads it.
 
+pub mod access;
 pub mod blueprint;
 pub mod cache;
 pub mod check;
