@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_graphql_parser::types::Type;
 use async_graphql_value::ConstValue;
 
+use crate::access::Access;
 use crate::compile::template::{Placeholder, Template};
 use crate::config::{CachePolicy, CacheSettings, ConnectorConfig, Limits};
 
@@ -29,8 +30,8 @@ pub struct TypeDef {
     pub name: String,
     pub description: Option<String>,
     pub kind: TypeDefKind,
-    /// False when `@access(tier: INTERNAL | RESTRICTED)` marks the whole type.
-    pub public: bool,
+    /// `@access(tier:)` on the whole type; unmarked is PUBLIC.
+    pub access: Access,
     /// Line and column of its name in schema.graphql.
     pub at: (usize, usize),
 }
@@ -76,9 +77,11 @@ pub struct FieldDef {
     pub ty: Type,
     pub args: Vec<InputDef>,
     pub plan: FieldPlan,
-    /// `@access(tier:)`: anything but PUBLIC is left out of the schema served to the public.
-    pub public: bool,
-    /// `@suppress(below: N)`: counts from 1 to N-1 are served as null to public callers.
+    /// `@access(tier:)`: only views that [`View::reads`](crate::access::View::reads) it
+    /// have the field.
+    pub access: Access,
+    /// `@suppress(below: N)`: counts from 1 to N-1 are served as null to callers below
+    /// INTERNAL.
     pub suppress_below: Option<i64>,
 }
 
@@ -101,6 +104,8 @@ pub enum FieldPlan {
     Bound(usize),
     /// An object field with no binding under the root type: an empty namespace object.
     Namespace,
+    /// `Query.sources`: every connector's health, read live (never cached).
+    Sources,
 }
 
 #[derive(Clone, Debug)]

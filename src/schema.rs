@@ -1,21 +1,23 @@
-//! Blueprint -> `async_graphql::dynamic::Schema`: one dynamic type per SDL type, one resolver
-//! closure per field, built once. Binding directives never reach the served schema.
+//! Blueprint -> one `async_graphql::dynamic::Schema` per view, built once at startup. They
+//! parse and validate documents (with messages and suggestions from the caller's view) and
+//! answer introspection; data is executed by `plan` alone, so their field resolvers are
+//! never reached by a data operation. Binding directives never reach a served schema.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
-    Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Interface,
-    InterfaceField, Object, Scalar, Schema, TypeRef, Union,
+    Enum, EnumItem, Field, FieldFuture, InputObject, InputValue, Interface, InterfaceField, Object,
+    Scalar, Schema, TypeRef, Union,
 };
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql_parser::types::{BaseType, Type};
-use serde_json::Value;
 
-use crate::blueprint::{FieldDef, FieldPlan, InputDef, Lookup, TypeDefKind};
+use crate::access::View;
+use crate::blueprint::{FieldDef, InputDef, TypeDefKind};
 use crate::compile::named;
-use crate::resolve::node::{Node, get_path};
-use crate::resolve::value::{self, Out, OutKind};
-use crate::resolve::{self, Engine};
+use crate::resolve::Engine;
+use crate::resolve::value::OutKind;
 
 pub fn type_ref(ty: &Type) -> TypeRef {
     let inner = match &ty.base {
@@ -29,19 +31,45 @@ pub fn type_ref(ty: &Type) -> TypeRef {
     }
 }
 
-/// Builds the schema served to public callers: types and fields marked `@access` above
-/// PUBLIC are left out entirely, so they cannot be queried or introspected.
-pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
+/// Marks a request that is to be parsed and validated only: the plan runs it.
+pub struct ValidateOnly;
+
+struct StopBeforeExecution;
+
+impl ExtensionFactory for StopBeforeExecution {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(StopBeforeExecution)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for StopBeforeExecution {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        match ctx.data_opt::<ValidateOnly>() {
+            Some(_) => async_graphql::Response::default(),
+            None => next.run(ctx, operation_name).await,
+        }
+    }
+}
+
+/// Builds the schema of `view`: types and fields it may not read are left out entirely, so
+/// they cannot be queried, introspected or suggested.
+pub fn build(engine: &Engine, view: &View) -> Result<Schema, String> {
     let bp = engine.blueprint.clone();
     let hidden: HashSet<&str> = bp
         .types
         .iter()
-        .filter(|t| !t.public)
+        .filter(|t| !view.reads(&t.access))
         .map(|t| t.name.as_str())
         .collect();
-    let visible = |f: &FieldDef| f.public && !hidden.contains(named(&f.ty));
-    // Fields an interface declares must stay on its implementors: a non-public one is kept
-    // there and denied at resolve time (null with FORBIDDEN) instead of being left out.
+    let visible = |f: &FieldDef| view.reads(&f.access) && !hidden.contains(named(&f.ty));
+    // Fields an interface declares must stay on its implementors: a hidden one is kept
+    // there and denied when run (null with FORBIDDEN) instead of being left out.
     let interface_fields: HashSet<(&str, &str)> = bp
         .types
         .iter()
@@ -60,8 +88,9 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
             .iter()
             .any(|i| interface_fields.contains(&(i.as_str(), f.name.as_str())))
     };
-    let mut builder = Schema::build(&bp.query_type, bp.mutation_type.as_deref(), None);
-    for t in bp.types.iter().filter(|t| t.public) {
+    let mut builder = Schema::build(&bp.query_type, bp.mutation_type.as_deref(), None)
+        .extension(StopBeforeExecution);
+    for t in bp.types.iter().filter(|t| view.reads(&t.access)) {
         builder = match &t.kind {
             TypeDefKind::Object { fields, implements } => {
                 let mut o = Object::new(&t.name);
@@ -72,16 +101,11 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
                     o = o.implement(i);
                 }
                 for f in fields {
-                    if visible(f) {
-                        o = o.field(field(&engine, f));
-                    } else if declared_by_interface(implements, f) && !hidden.contains(named(&f.ty))
+                    if visible(f)
+                        || (declared_by_interface(implements, f) && !hidden.contains(named(&f.ty)))
                     {
-                        o = o.field(forbidden(f));
+                        o = o.field(field(f));
                     }
-                }
-                if t.name == bp.query_type && !fields.iter().any(|f| f.name == "sources") {
-                    o = o.field(sources_field(&engine));
-                    builder = register_health_types(builder);
                 }
                 builder.register(o)
             }
@@ -165,18 +189,20 @@ pub fn build(engine: Arc<Engine>) -> Result<Schema, String> {
         .map_err(|e| e.0)
 }
 
-/// A non-public field that an interface requires: present, always null with FORBIDDEN.
-fn forbidden(def: &FieldDef) -> Field {
-    let mut f = Field::new(&def.name, type_ref(&def.ty), |ctx| {
-        let e = crate::error::graphql_error(
-            crate::error::ErrorCode::Forbidden,
-            "this field is not public",
-        );
-        ctx.add_error(ctx.set_error_path(e.into_server_error(ctx.item.pos)));
-        FieldFuture::Value(None)
+/// A field as the view's schema declares it. Data is run by the plan, never here.
+fn field(def: &FieldDef) -> Field {
+    let mut f = Field::new(&def.name, type_ref(&def.ty), |_| {
+        FieldFuture::new(async {
+            Err::<Option<async_graphql::dynamic::FieldValue>, _>(
+                "data is executed by the plan, not by the schema".into(),
+            )
+        })
     });
     if let Some(d) = &def.description {
         f = f.description(d);
+    }
+    if let Some(r) = &def.deprecation {
+        f = f.deprecation(Some(r.as_str()));
     }
     for a in &def.args {
         f = f.argument(input(a));
@@ -221,232 +247,4 @@ pub(crate) fn out_kind(engine: &Engine, ty: &Type) -> OutKind {
             _ => OutKind::CustomScalar,
         },
     }
-}
-
-fn field(engine: &Arc<Engine>, def: &FieldDef) -> Field {
-    let out = Arc::new(Out {
-        enum_values: None,
-        ty: def.ty.clone(),
-        kind: out_kind(engine, &def.ty),
-        field: def.name.as_str().into(),
-    });
-    let mut f = match &def.plan {
-        FieldPlan::Bound(id) => {
-            let engine = engine.clone();
-            let binding = engine.blueprint.bindings[*id].clone();
-            Field::new(&def.name, type_ref(&def.ty), move |ctx| {
-                let (engine, binding, out) = (engine.clone(), binding.clone(), out.clone());
-                FieldFuture::new(async move {
-                    match resolve::bound(&engine, &binding, &out, &ctx).await {
-                        Ok(v) => Ok(v),
-                        Err(e) => {
-                            // Report with the field's path and answer null, so the key stays in
-                            // `data` (the dynamic executor would drop the key and the path).
-                            ctx.add_error(ctx.set_error_path(e.into_server_error(ctx.item.pos)));
-                            Ok(None)
-                        }
-                    }
-                })
-            })
-        }
-        FieldPlan::Const(v) => {
-            let v = v.clone();
-            Field::new(&def.name, type_ref(&def.ty), move |_| {
-                FieldFuture::Value(value::from_json(&out, &out.ty, &v))
-            })
-        }
-        FieldPlan::Namespace => Field::new(&def.name, type_ref(&def.ty), |_| {
-            FieldFuture::Value(Some(FieldValue::owned_any(Node::single(Value::Object(
-                Default::default(),
-            )))))
-        }),
-        FieldPlan::Property(lookup) => {
-            let lookup = Arc::new(match lookup {
-                Lookup::Keys(k) => Lookup::Keys(k.clone()),
-                Lookup::Path(p) => Lookup::Path(p.clone()),
-            });
-            let suppress = def.suppress_below;
-            Field::new(&def.name, type_ref(&def.ty), move |ctx| {
-                let Ok(node) = ctx.parent_value.try_downcast_ref::<Node>() else {
-                    return FieldFuture::Value(None);
-                };
-                let row = node.row();
-                let v = match lookup.as_ref() {
-                    Lookup::Keys(keys) => keys.iter().find_map(|k| row.get(k)),
-                    Lookup::Path(p) => get_path(row, p),
-                };
-                let v = match (v, suppress) {
-                    (Some(v), Some(below))
-                        if v.as_f64().is_some_and(|n| n >= 1.0 && n < below as f64) =>
-                    {
-                        None
-                    }
-                    (v, _) => v,
-                };
-                FieldFuture::Value(v.and_then(|v| value::from_json(&out, &out.ty, v)))
-            })
-        }
-    };
-    if let Some(d) = &def.description {
-        f = f.description(d);
-    }
-    if let Some(r) = &def.deprecation {
-        f = f.deprecation(Some(r.as_str()));
-    }
-    for a in &def.args {
-        f = f.argument(input(a));
-    }
-    f
-}
-
-/// `Query.sources`: the health of every connector (added unless the schema defines it).
-fn sources_field(engine: &Arc<Engine>) -> Field {
-    let engine = engine.clone();
-    Field::new(
-        "sources",
-        TypeRef::named_nn_list_nn("SourceHealth"),
-        move |ctx| {
-            // Live health is never served from the response cache.
-            if let Ok(state) = ctx.data::<Arc<crate::resolve::request::RequestState>>() {
-                state.mark_uncacheable();
-            }
-            let items: Vec<FieldValue> = engine
-                .sources
-                .iter()
-                .map(|s| FieldValue::owned_any(Node::single(s.health_json())))
-                .collect();
-            FieldFuture::Value(Some(FieldValue::list(items)))
-        },
-    )
-    .description(
-        "Kesehatan setiap sumber data OPD: status, keberhasilan terakhir, latensi, sirkuit",
-    )
-}
-
-fn register_health_types(
-    builder: async_graphql::dynamic::SchemaBuilder,
-) -> async_graphql::dynamic::SchemaBuilder {
-    let prop = |name: &'static str, ty: TypeRef, desc: &'static str| {
-        let kind = match &ty {
-            TypeRef::NonNull(inner) if matches!(inner.as_ref(), TypeRef::Named(n) if n == "String") => {
-                OutKind::String
-            }
-            TypeRef::Named(n) if n == "String" => OutKind::String,
-            TypeRef::Named(n) if n == "Float" => OutKind::Float,
-            TypeRef::NonNull(inner) if matches!(inner.as_ref(), TypeRef::Named(n) if n == "Int") => {
-                OutKind::Int
-            }
-            TypeRef::Named(n) if n == "Int" => OutKind::Int,
-            _ => OutKind::Enum,
-        };
-        Field::new(name, ty, move |ctx| {
-            let v = ctx
-                .parent_value
-                .try_downcast_ref::<Node>()
-                .ok()
-                .and_then(|n| n.row().get(name).and_then(|v| value::scalar(&kind, v)));
-            FieldFuture::Value(v.map(FieldValue::value))
-        })
-        .description(desc)
-    };
-    let health = Object::new("SourceHealth")
-        .description("Keadaan satu sumber data (konektor) menurut panggilan terakhirnya")
-        .field(prop(
-            "name",
-            TypeRef::named_nn(TypeRef::STRING),
-            "Nama konektor",
-        ))
-        .field(prop(
-            "title",
-            TypeRef::named_nn(TypeRef::STRING),
-            "Judul sumber data",
-        ))
-        .field(prop(
-            "opd",
-            TypeRef::named_nn(TypeRef::STRING),
-            "OPD pemilik",
-        ))
-        .field(prop(
-            "kind",
-            TypeRef::named_nn(TypeRef::STRING),
-            "Jenis konektor: postgres, mysql, sqlite, http, file",
-        ))
-        .field(prop(
-            "status",
-            TypeRef::named_nn("SourceStatus"),
-            "Status: UP, DEGRADED atau DOWN",
-        ))
-        .field(prop(
-            "lastSuccessAt",
-            TypeRef::named(TypeRef::STRING),
-            "Waktu panggilan berhasil terakhir (RFC 3339)",
-        ))
-        .field(prop(
-            "latencyMs",
-            TypeRef::named(TypeRef::FLOAT),
-            "Latensi panggilan terakhir (milidetik)",
-        ))
-        .field(prop(
-            "circuit",
-            TypeRef::named_nn("CircuitState"),
-            "Keadaan pemutus sirkuit",
-        ))
-        .field(prop(
-            "lastError",
-            TypeRef::named(TypeRef::STRING),
-            "Kode galat panggilan terakhir, bila gagal",
-        ))
-        .field(prop(
-            "inFlight",
-            TypeRef::named_nn(TypeRef::INT),
-            "Panggilan ke sumber yang sedang berjalan",
-        ))
-        .field(prop(
-            "concurrencyInUse",
-            TypeRef::named_nn(TypeRef::INT),
-            "Slot panggilan serentak yang sedang terpakai",
-        ))
-        .field(prop(
-            "concurrencyLimit",
-            TypeRef::named_nn(TypeRef::INT),
-            "Batas panggilan serentak konektor (max_concurrency)",
-        ))
-        .field(prop(
-            "poolOpen",
-            TypeRef::named(TypeRef::INT),
-            "Koneksi basis data yang terbuka (konektor SQL dan berkas)",
-        ))
-        .field(prop(
-            "poolIdle",
-            TypeRef::named(TypeRef::INT),
-            "Koneksi terbuka yang menganggur di pool",
-        ))
-        .field(prop(
-            "poolMax",
-            TypeRef::named(TypeRef::INT),
-            "Batas koneksi pool (max_connections)",
-        ))
-        .field(prop(
-            "poolRecycles",
-            TypeRef::named(TypeRef::INT),
-            "Berapa kali pool diganti baru karena tidak ada koneksi yang bebas",
-        ))
-        .field(prop(
-            "poolRecycledAt",
-            TypeRef::named(TypeRef::STRING),
-            "Waktu pool terakhir diganti baru (RFC 3339)",
-        ));
-    let status = Enum::new("SourceStatus")
-        .description("Status sumber data")
-        .item(EnumItem::new("UP").description("Menjawab normal"))
-        .item(EnumItem::new("DEGRADED").description("Gagal baru-baru ini, masih dicoba"))
-        .item(EnumItem::new("DOWN").description(
-            "Sirkuit terbuka: tidak dipanggil sementara, data basi dilayani bila ada",
-        ));
-    let circuit = Enum::new("CircuitState")
-        .description("Keadaan pemutus sirkuit")
-        .item(EnumItem::new("CLOSED").description("Panggilan diteruskan"))
-        .item(EnumItem::new("OPEN").description("Panggilan ditolak seketika"))
-        .item(EnumItem::new("HALF_OPEN").description("Satu panggilan percobaan"));
-    builder.register(health).register(status).register(circuit)
 }

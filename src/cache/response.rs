@@ -56,18 +56,18 @@ impl ResponseCache {
         ResponseCache { inner }
     }
 
+    /// The exact text (whitespace inside a string literal is part of the value), the
+    /// operation, the variables and the caller's view.
     pub fn key(
+        view: &crate::access::View,
         query: &str,
         operation: Option<&str>,
         variables: Option<&serde_json::Value>,
     ) -> Arc<str> {
-        let mut k = String::with_capacity(query.len() + 32);
-        for word in query.split_whitespace() {
-            if !k.is_empty() {
-                k.push(' ');
-            }
-            k.push_str(word);
-        }
+        use std::fmt::Write;
+        let mut k = String::with_capacity(query.len() + 48);
+        let _ = write!(k, "{view}\u{1f}");
+        k.push_str(query);
         k.push('\u{1f}');
         k.push_str(operation.unwrap_or(""));
         k.push('\u{1f}');

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::access::{Access, Tier};
 use async_graphql_parser::Positioned;
 use async_graphql_parser::types::{ConstDirective, FieldDefinition, InputValueDefinition};
 use async_graphql_value::ConstValue;
@@ -56,7 +57,7 @@ pub fn check_type_directive(args: &Args, diags: &mut Vec<Diagnostic>) {
             }
         }
         "access" => {
-            args.check_names(&["tier"], diags);
+            args.check_names(&["tier", "opd"], diags);
             match args.get("tier") {
                 Some(Positioned {
                     node: ConstValue::Enum(t),
@@ -89,18 +90,40 @@ pub fn cache_policy(directives: &[Positioned<ConstDirective>]) -> Option<CachePo
     })
 }
 
-/// The tier named by an `@access` among `directives`, if any.
-pub fn access_tier(directives: &[Positioned<ConstDirective>]) -> Option<String> {
-    directives
-        .iter()
-        .find(|d| d.node.name.node == "access")
-        .and_then(|d| match d.node.get_argument("tier") {
-            Some(Positioned {
-                node: ConstValue::Enum(t),
-                ..
-            }) => Some(t.to_string()),
-            _ => None,
-        })
+/// What an `@access` among `directives` asks (already checked by `check_type_directive`).
+/// RESTRICTED belongs to `@access(opd:)`, else to `owner`, the OPD of the field's connector;
+/// `Err` when neither names one.
+pub fn access(
+    directives: &[Positioned<ConstDirective>],
+    owner: Option<&str>,
+) -> Result<Access, String> {
+    let Some(d) = directives.iter().find(|d| d.node.name.node == "access") else {
+        return Ok(Access::Public);
+    };
+    let tier = match d.node.get_argument("tier") {
+        Some(Positioned {
+            node: ConstValue::Enum(t),
+            ..
+        }) => Tier::parse(t.as_str()),
+        _ => None,
+    };
+    let opd = match d.node.get_argument("opd") {
+        Some(Positioned {
+            node: ConstValue::String(s),
+            ..
+        }) => Some(s.as_str()),
+        _ => owner,
+    };
+    Ok(match tier {
+        None | Some(Tier::Public) => Access::Public,
+        Some(Tier::Internal) => Access::Internal,
+        Some(Tier::Restricted) => match opd.filter(|o| !o.is_empty()) {
+            Some(opd) => Access::Restricted(opd.into()),
+            None => {
+                return Err("@access(tier: RESTRICTED) needs the owning OPD: add opd: \"dinsos\" or bind the field to a connector with opd set".into());
+            }
+        },
+    })
 }
 
 impl Cx<'_> {
@@ -196,7 +219,7 @@ impl Cx<'_> {
             ty: f.ty.node,
             args,
             plan: FieldPlan::Property(Lookup::Keys(Vec::new())),
-            public: true,
+            access: Access::Public,
             suppress_below: None,
         })
     }
@@ -333,6 +356,26 @@ impl Cx<'_> {
                 }
             },
         };
+        let connector_opd = match &plan {
+            FieldPlan::Bound(b) => self
+                .bindings
+                .get(*b)
+                .and_then(|b| self.connectors.get(b.connector))
+                .map(|c| c.opd.as_str()),
+            _ => None,
+        };
+        let access = match access(&f.node.directives, connector_opd) {
+            Ok(a) => a,
+            Err(e) => {
+                self.diags.push(Diagnostic::new(
+                    SCHEMA_FILE,
+                    f.pos.line,
+                    f.pos.column,
+                    format!("{owner}.{field_name}: {e}"),
+                ));
+                Access::Public
+            }
+        };
         let f = f.node;
         let args = f
             .arguments
@@ -352,7 +395,7 @@ impl Cx<'_> {
             });
         Some(FieldDef {
             deprecation: deprecation(&f.directives),
-            public: access_tier(&f.directives).is_none_or(|t| t == "PUBLIC"),
+            access,
             suppress_below,
             name: field_name,
             description: f.description.map(|d| d.node),

@@ -149,6 +149,7 @@ fn compile_schema(
             "subscriptions are not supported by this version",
         ));
     }
+    let add_sources = add_health_types(&query_type, &mut defs, &mut order);
     if !defs.contains_key(&query_type) {
         diags.push(
             Diagnostic::new(
@@ -197,9 +198,67 @@ fn compile_schema(
         }
     }
     diags.append(&mut cx.diags);
+    if add_sources
+        && let Some(TypeDefKind::Object { fields, .. }) = types
+            .iter_mut()
+            .find(|t| t.name == query_type)
+            .map(|t| &mut t.kind)
+    {
+        fields.push(sources_field());
+    }
     let bindings = std::mem::take(&mut cx.bindings);
     check_interfaces(&types, diags, &kinds);
     Some((query_type, mutation_type, types, bindings, connectors))
+}
+
+/// `Query.sources` and its types, added unless the schema has a `sources` query field.
+const HEALTH_SDL: &str = include_str!("sources.graphql");
+
+/// Adds the types of `Query.sources` to `defs`; true when the field is to be added.
+fn add_health_types(
+    query_type: &str,
+    defs: &mut HashMap<String, Positioned<async_graphql_parser::types::TypeDefinition>>,
+    order: &mut Vec<String>,
+) -> bool {
+    let has_sources = defs.get(query_type).is_some_and(|q| match &q.node.kind {
+        TypeKind::Object(o) => o.fields.iter().any(|f| f.node.name.node == "sources"),
+        _ => false,
+    });
+    let Ok(doc) = parse_schema(HEALTH_SDL) else {
+        return false;
+    };
+    if has_sources {
+        return false;
+    }
+    for def in doc.definitions {
+        if let TypeSystemDefinition::Type(t) = def {
+            let name = t.node.name.node.to_string();
+            if !defs.contains_key(&name) {
+                order.push(name.clone());
+                defs.insert(name, t);
+            }
+        }
+    }
+    true
+}
+
+fn sources_field() -> crate::blueprint::FieldDef {
+    crate::blueprint::FieldDef {
+        name: "sources".into(),
+        description: Some(
+            "Kesehatan setiap sumber data OPD: status, keberhasilan terakhir, latensi, sirkuit"
+                .into(),
+        ),
+        deprecation: None,
+        ty: Type::new("[SourceHealth!]!").unwrap_or_else(|| Type {
+            base: BaseType::Named(async_graphql_value::Name::new("SourceHealth")),
+            nullable: false,
+        }),
+        args: Vec::new(),
+        plan: crate::blueprint::FieldPlan::Sources,
+        access: crate::access::Access::Public,
+        suppress_below: None,
+    }
 }
 
 /// What a named type is, for checks that need to know before its definition is compiled.
@@ -282,7 +341,18 @@ fn compile_type(
     let at = (def.name.pos.line, def.name.pos.column);
     let name = def.name.node.to_string();
     let description = def.description.map(|d| d.node);
-    let public = fields::access_tier(&def.directives).is_none_or(|t| t == "PUBLIC");
+    let access = match fields::access(&def.directives, None) {
+        Ok(a) => a,
+        Err(e) => {
+            cx.diags.push(Diagnostic::new(
+                SCHEMA_FILE,
+                at.0,
+                at.1,
+                format!("{name}: {e}"),
+            ));
+            crate::access::Access::Public
+        }
+    };
     let mut discriminator = "__typename".to_string();
     let mut specified_by = None;
     for d in &def.directives {
@@ -394,7 +464,7 @@ fn compile_type(
         name,
         description,
         kind,
-        public,
+        access,
         at,
     })
 }

@@ -1,38 +1,40 @@
-//! Execution plans: an operation compiled once into the fields to fetch and write, so a hot
-//! operation skips parsing, validation and the generic executor on every later request.
+//! Execution: every data operation runs here, and only here. async-graphql parses and
+//! validates a document against the caller's view (and answers introspection); the
+//! operation is then compiled into a plan on first sight, cached per view by its text,
+//! and run: fetched level by level (one call per bound field per level) and written
+//! straight into the response bytes, with the spec's null propagation, error paths and
+//! locations, input coercion, `@include`/`@skip`, and fragments on interfaces and unions.
 //!
-//! async-graphql still parses and validates each operation the first time (and answers every
-//! operation this module does not plan: variables other than built-in scalars, directives,
-//! introspection, interfaces and unions). Once an operation has run through it without an
-//! error, its plan is compiled; later requests with the same text are fetched level by level
-//! and written straight into the response bytes. Their variables are coerced per request;
-//! a value the plan cannot be sure async-graphql would accept as is (a null, a float for an
-//! Int, an undeclared variable) sends that request through async-graphql.
+//! A plan is compiled once per combination of the values of the variables its
+//! `@include`/`@skip` read (usually none, so once).
 
+mod build;
 mod exec;
+mod input;
+mod introspect;
+mod write;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use async_graphql_parser::Positioned;
-use async_graphql_parser::types::{
-    DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection as Item,
-    SelectionSet,
-};
+use async_graphql_parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql_value::Name;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::blueprint::{Binding, FieldPlan, Lookup, TypeDef, TypeDefKind};
-use crate::compile::named;
+use crate::access::View;
+use crate::blueprint::{Binding, Lookup};
 use crate::resolve::Engine;
-use crate::resolve::value::{Out, OutKind};
-pub use exec::execute;
+use crate::resolve::request::RequestState;
+use crate::resolve::value::Out;
+pub use input::VariableError;
 
 /// A compiled operation.
 pub struct Plan {
-    /// The operation's variables: built-in scalars only.
-    variables: Vec<Variable>,
-    root: Selection,
+    doc: Arc<ExecutableDocument>,
+    op: OperationDefinition,
+    /// The variables `@include`/`@skip` read: one variant per combination of their values.
+    conditions: Vec<Name>,
+    variants: Mutex<Vec<(Vec<bool>, Arc<Selection>)>>,
     /// False once a run read a binding without a cache policy (or one that reads the
     /// caller): its responses are never replayed, so their key is not even built.
     replayable: std::sync::atomic::AtomicBool,
@@ -40,86 +42,12 @@ pub struct Plan {
     size_hint: std::sync::atomic::AtomicUsize,
 }
 
-/// A variable a plan accepts: `Int`, `Float`, `String`, `Boolean` or `ID`, with an optional
-/// default. Anything else is left to async-graphql.
-struct Variable {
-    name: String,
-    scalar: String,
-    default: Option<Value>,
-}
-
-impl Variable {
-    fn new(d: &async_graphql_parser::types::VariableDefinition) -> Option<Variable> {
-        if !d.directives.is_empty() {
-            return None;
-        }
-        let ty = &d.var_type.node;
-        let async_graphql_parser::types::BaseType::Named(scalar) = &ty.base else {
-            return None;
-        };
-        if !matches!(
-            scalar.as_str(),
-            "Int" | "Float" | "String" | "Boolean" | "ID"
-        ) {
-            return None;
-        }
-        let default = match &d.default_value {
-            Some(v) => Some(v.node.clone().into_json().ok()?),
-            None => None,
-        };
-        Some(Variable {
-            name: d.name.node.to_string(),
-            scalar: scalar.to_string(),
-            default,
-        })
-    }
-
-    /// The value as async-graphql would coerce it, or `None` when it might not simply
-    /// accept it (the request then goes through async-graphql, which says what is wrong).
-    fn coerce(&self, given: Option<&Value>) -> Option<Value> {
-        let v = match given {
-            None => self.default.clone()?,
-            Some(v) => v.clone(),
-        };
-        match (self.scalar.as_str(), &v) {
-            // A null is an error where the variable meets a non-null argument: the plan does
-            // not know where it goes, so async-graphql decides.
-            (_, Value::Null) => None,
-            ("Int", Value::Number(n)) => n
-                .as_i64()
-                .filter(|i| i32::try_from(*i).is_ok())
-                .map(Value::from),
-            ("Float", Value::Number(_)) | ("String" | "ID", Value::String(_)) => Some(v),
-            ("Boolean", Value::Bool(_)) => Some(v),
-            ("ID", Value::Number(n)) => n.as_i64().map(|i| Value::from(i.to_string())),
-            _ => None,
-        }
-    }
-}
+/// At most this many condition variants are kept per plan; others are compiled per request.
+const MAX_VARIANTS: usize = 16;
 
 impl Plan {
-    /// This request's variables, coerced; `None` when the plan cannot take them.
-    pub fn variables(&self, given: Option<&Value>) -> Option<serde_json::Map<String, Value>> {
-        let given = match given {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(m)) => Some(m),
-            Some(_) => return None,
-        };
-        if let Some(m) = given
-            && m.keys()
-                .any(|k| !self.variables.iter().any(|v| &v.name == k))
-        {
-            return None;
-        }
-        self.variables
-            .iter()
-            .map(|v| {
-                Some((
-                    v.name.clone(),
-                    v.coerce(given.and_then(|m| m.get(&v.name)))?,
-                ))
-            })
-            .collect()
+    pub fn is_query(&self) -> bool {
+        self.op.ty == OperationType::Query
     }
 
     pub fn size_hint(&self) -> usize {
@@ -141,10 +69,188 @@ impl Plan {
         self.size_hint
             .store(size, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// The selection to run for these (coerced) variables.
+    fn variant(
+        &self,
+        planner: &Planner,
+        vars: &Map<String, Value>,
+    ) -> Result<Arc<Selection>, String> {
+        let key: Vec<bool> = self
+            .conditions
+            .iter()
+            .map(|c| {
+                vars.get(c.as_str())
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            })
+            .collect();
+        let variants = self.variants.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, sel)) = variants.iter().find(|(k, _)| *k == key) {
+            return Ok(sel.clone());
+        }
+        drop(variants);
+        let conditions = self
+            .conditions
+            .iter()
+            .zip(&key)
+            .map(|(n, b)| (n.to_string(), Value::Bool(*b)))
+            .collect();
+        let builder = build::Builder {
+            engine: &planner.engine,
+            view: &planner.view,
+            types: &planner.types,
+            doc: &self.doc,
+            conditions: &conditions,
+        };
+        let sel = Arc::new(builder.root(self.op.ty, &self.op.selection_set.node)?);
+        let mut variants = self.variants.lock().unwrap_or_else(|p| p.into_inner());
+        if variants.len() < MAX_VARIANTS {
+            variants.push((key, sel.clone()));
+        }
+        Ok(sel)
+    }
 }
 
-/// The fields selected on one object type.
-struct Selection {
+/// What running a plan failed on before writing anything.
+pub enum Refusal {
+    /// The variables cannot be coerced: a request error.
+    Variables(Vec<VariableError>),
+    /// The operation needs something the executor does not do: INTERNAL.
+    Gap(String),
+}
+
+/// Compiles and runs plans for one view.
+pub struct Planner {
+    engine: Arc<Engine>,
+    view: View,
+    types: HashMap<String, usize>,
+    /// The view's schema: introspection is answered from it.
+    schema: async_graphql::dynamic::Schema,
+    /// Operations sent without `operationName`, by their text: looked up without building
+    /// a key.
+    unnamed: moka::sync::Cache<Arc<str>, Arc<Plan>, rustc_hash::FxBuildHasher>,
+    /// Operations picked by name, by text and name.
+    named: moka::sync::Cache<(Arc<str>, Arc<str>), Arc<Plan>, rustc_hash::FxBuildHasher>,
+}
+
+impl Planner {
+    pub fn new(engine: Arc<Engine>, view: View, schema: async_graphql::dynamic::Schema) -> Planner {
+        let types = engine
+            .blueprint
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        Planner {
+            engine,
+            view,
+            types,
+            schema,
+            unnamed: moka::sync::Cache::builder()
+                .max_capacity(4096)
+                .build_with_hasher(rustc_hash::FxBuildHasher),
+            named: moka::sync::Cache::builder()
+                .max_capacity(4096)
+                .build_with_hasher(rustc_hash::FxBuildHasher),
+        }
+    }
+
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    pub fn schema(&self) -> &async_graphql::dynamic::Schema {
+        &self.schema
+    }
+
+    /// The plan of an operation seen (and validated) before.
+    pub fn get(&self, query: &str, operation: Option<&str>) -> Option<Arc<Plan>> {
+        match operation {
+            None => self.unnamed.get(query),
+            Some(name) => self.named.get(&(Arc::from(query), Arc::from(name))),
+        }
+    }
+
+    /// Keeps the plan of `doc`, which async-graphql validated against this view.
+    pub fn insert(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        doc: ExecutableDocument,
+    ) -> Result<Arc<Plan>, String> {
+        use async_graphql_parser::types::DocumentOperations;
+        let op = match (&doc.operations, operation) {
+            (DocumentOperations::Single(op), _) => op.node.clone(),
+            (DocumentOperations::Multiple(ops), Some(name)) => {
+                ops.get(name).ok_or("unknown operation")?.node.clone()
+            }
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+                ops.values().next().ok_or("no operation")?.node.clone()
+            }
+            _ => return Err("operationName is required".into()),
+        };
+        let plan = Arc::new(Plan {
+            conditions: build::condition_variables(&doc),
+            doc: Arc::new(doc),
+            op,
+            variants: Mutex::new(Vec::new()),
+            replayable: std::sync::atomic::AtomicBool::new(true),
+            size_hint: Default::default(),
+        });
+        match operation {
+            None => self.unnamed.insert(query.into(), plan.clone()),
+            Some(name) => self.named.insert((query.into(), name.into()), plan.clone()),
+        }
+        Ok(plan)
+    }
+
+    /// This request's variables, coerced to the operation's definitions.
+    pub fn variables(
+        &self,
+        plan: &Plan,
+        given: Option<&Value>,
+    ) -> Result<Map<String, Value>, Vec<VariableError>> {
+        let given = match given {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        };
+        self.inputs()
+            .variables(&plan.op.variable_definitions, given)
+    }
+
+    fn inputs(&self) -> input::Inputs<'_> {
+        input::Inputs {
+            engine: &self.engine,
+            types: &self.types,
+        }
+    }
+
+    /// Runs `plan`, appending its `data` to `out`; returns its errors.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        vars: &Map<String, Value>,
+        state: &Arc<RequestState>,
+        out: &mut Vec<u8>,
+    ) -> Result<Vec<Value>, String> {
+        let root = plan.variant(self, vars)?;
+        let cx = exec::Cx {
+            engine: &self.engine,
+            inputs: self.inputs(),
+            schema: &self.schema,
+            state,
+            vars,
+            serial: plan.op.ty == OperationType::Mutation,
+        };
+        Ok(exec::execute(&cx, &root, out).await)
+    }
+}
+
+/// The fields selected on one object type, or on each possible type of an interface or
+/// union (fields tagged with their type's position in [`Abstract::types`]).
+pub(crate) struct Selection {
     /// Unique among every selection ever compiled: the key of its serialized fields in an
     /// answer's derived values.
     id: u64,
@@ -152,27 +258,48 @@ struct Selection {
     /// Positions of the fields whose value is not a function of the row alone (bound
     /// fields, nested objects); the others can be serialized once per shared answer.
     nested: Vec<usize>,
-    /// False when a field always answers with an error (a non-public field): such a
-    /// selection is written field by field.
+    /// False when rows cannot be serialized ahead: a field that always answers with an
+    /// error (denied by the view), or rows of several types.
     projectable: bool,
+    abstract_: Option<Abstract>,
+}
+
+/// An interface or union: each row names its type in `discriminator`.
+struct Abstract {
+    name: Arc<str>,
+    discriminator: Arc<str>,
+    types: Vec<Arc<str>>,
+}
+
+impl Abstract {
+    /// The position of `row`'s type among the possible types.
+    fn type_of(&self, row: &Value) -> Option<u16> {
+        let name = row.get(&*self.discriminator)?.as_str()?;
+        self.types
+            .iter()
+            .position(|t| &**t == name)
+            .and_then(|i| u16::try_from(i).ok())
+    }
 }
 
 static NEXT_SELECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Selection {
-    fn new(fields: Vec<PlanField>) -> Selection {
+    fn new(fields: Vec<PlanField>, abstract_: Option<Abstract>) -> Selection {
         let nested = fields
             .iter()
             .enumerate()
             .filter(|(_, f)| f.kind.is_nested())
             .map(|(i, _)| i)
             .collect();
-        let projectable = !fields.iter().any(|f| matches!(f.kind, Kind::Forbidden));
+        let projectable =
+            abstract_.is_none() && !fields.iter().any(|f| matches!(f.kind, Kind::Forbidden));
         Selection {
             id: NEXT_SELECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             fields,
             nested,
             projectable,
+            abstract_,
         }
     }
 }
@@ -183,6 +310,22 @@ struct PlanField {
     /// The response key, for error paths.
     name: Arc<str>,
     kind: Kind,
+    /// In an abstract selection: the position of the type this field is selected on.
+    only: Option<u16>,
+    /// The declared type is non-null: a null here nulls the parent.
+    non_null: bool,
+    /// Line and column of the field in the document, for error `locations`.
+    at: (usize, usize),
+    /// The type the field is selected on, for messages.
+    owner: Arc<str>,
+}
+
+/// An argument that reads operation variables, coerced per request.
+struct VarArg {
+    name: String,
+    value: async_graphql_value::Value,
+    ty: async_graphql_parser::types::Type,
+    default: Option<Value>,
 }
 
 enum Kind {
@@ -192,6 +335,7 @@ enum Kind {
     Property {
         lookup: Lookup,
         out: Out,
+        /// `@suppress(below:)`, for views below INTERNAL only.
         suppress: Option<i64>,
         children: Option<Selection>,
     },
@@ -201,17 +345,26 @@ enum Kind {
     },
     Bound {
         binding: Arc<Binding>,
-        /// The arguments written as constants (and argument defaults).
+        /// The arguments written as constants (and argument defaults), coerced.
         args: Value,
         /// Arguments that read operation variables, filled in per request.
-        var_args: Vec<(String, async_graphql_value::Value)>,
+        var_args: Vec<VarArg>,
         out: Out,
         children: Option<Selection>,
     },
     Namespace {
         children: Selection,
     },
-    /// A non-public field an interface requires: null with FORBIDDEN.
+    /// `Query.sources`: read live from the connectors.
+    Sources {
+        children: Selection,
+    },
+    /// `__schema` or `__type`, answered by async-graphql from the view's schema.
+    Introspection {
+        field: async_graphql_parser::Positioned<async_graphql_parser::types::Field>,
+        doc: Arc<ExecutableDocument>,
+    },
+    /// A field an interface requires that this view may not read: null with FORBIDDEN.
     Forbidden,
 }
 
@@ -222,305 +375,20 @@ impl Kind {
             self,
             Kind::Bound { .. }
                 | Kind::Namespace { .. }
+                | Kind::Sources { .. }
+                | Kind::Introspection { .. }
                 | Kind::Property {
                     children: Some(_),
                     ..
                 }
         )
     }
-}
 
-/// What was learned of an operation: its plan, or `None` when it cannot be planned.
-type Learned = Option<Arc<Plan>>;
-
-/// Compiles plans against one engine's blueprint.
-pub struct Planner {
-    engine: Arc<Engine>,
-    types: HashMap<String, usize>,
-    /// Operations sent without `operationName`, by their text: looked up without building
-    /// a key.
-    unnamed: moka::sync::Cache<Arc<str>, Learned, rustc_hash::FxBuildHasher>,
-    /// Operations picked by name, by text and name.
-    named: moka::sync::Cache<(Arc<str>, Arc<str>), Learned, rustc_hash::FxBuildHasher>,
-}
-
-impl Planner {
-    pub fn new(engine: Arc<Engine>) -> Planner {
-        let types = engine
-            .blueprint
-            .types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
-            .collect();
-        Planner {
-            engine,
-            types,
-            unnamed: moka::sync::Cache::builder()
-                .max_capacity(4096)
-                .build_with_hasher(rustc_hash::FxBuildHasher),
-            named: moka::sync::Cache::builder()
-                .max_capacity(4096)
-                .build_with_hasher(rustc_hash::FxBuildHasher),
-        }
-    }
-
-    /// The plan of an operation seen before: `Some(None)` when it cannot be planned.
-    pub fn get(&self, query: &str, operation: Option<&str>) -> Option<Option<Arc<Plan>>> {
-        match operation {
-            None => self.unnamed.get(query),
-            Some(name) => self.named.get(&(Arc::from(query), Arc::from(name))),
-        }
-    }
-
-    /// Compiles `query` after async-graphql ran it without an error.
-    pub fn learn(&self, query: &str, operation: Option<&str>) {
-        let plan = async_graphql_parser::parse_query(query)
-            .ok()
-            .and_then(|doc| self.compile(&doc, operation))
-            .map(Arc::new);
-        match operation {
-            None => self.unnamed.insert(query.into(), plan),
-            Some(name) => self.named.insert((query.into(), name.into()), plan),
-        }
-    }
-
-    fn compile(&self, doc: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
-        let op = match (&doc.operations, operation) {
-            (DocumentOperations::Single(op), _) => op,
-            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-            _ => return None,
-        };
-        let op = &op.node;
-        if op.ty != OperationType::Query || !op.directives.is_empty() {
-            return None;
-        }
-        let variables = op
-            .variable_definitions
-            .iter()
-            .map(|d| Variable::new(&d.node))
-            .collect::<Option<Vec<_>>>()?;
-        let query = self.type_def(&self.engine.blueprint.query_type)?;
-        let root = self.selection(
-            &op.selection_set.node,
-            query,
-            &doc.fragments,
-            &mut HashSet::new(),
-        )?;
-        Some(Plan {
-            variables,
-            root: Selection::new(root),
-            replayable: std::sync::atomic::AtomicBool::new(true),
-            size_hint: Default::default(),
-        })
-    }
-
-    fn type_def(&self, name: &str) -> Option<&TypeDef> {
-        self.types
-            .get(name)
-            .map(|&i| &self.engine.blueprint.types[i])
-    }
-
-    fn selection(
-        &self,
-        set: &SelectionSet,
-        ty: &TypeDef,
-        fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
-        seen: &mut HashSet<Vec<u8>>,
-    ) -> Option<Vec<PlanField>> {
-        let TypeDefKind::Object { fields, implements } = &ty.kind else {
-            return None;
-        };
-        let applies = |cond: &str| cond == ty.name || implements.iter().any(|i| i == cond);
-        let mut out = Vec::new();
-        for item in &set.items {
-            match &item.node {
-                Item::Field(f) => {
-                    let f = &f.node;
-                    if !f.directives.is_empty() {
-                        return None;
-                    }
-                    let name: &str = f.name.node.as_str();
-                    let response_key = f.response_key().node.as_str();
-                    let key =
-                        format!("{}:", serde_json::to_string(response_key).ok()?).into_bytes();
-                    // Merging repeated keys is left to async-graphql.
-                    if !seen.insert(key.clone()) {
-                        return None;
-                    }
-                    let kind = if name == "__typename" {
-                        Kind::Typename(serde_json::to_vec(&ty.name).ok()?)
-                    } else {
-                        let def = fields.iter().find(|d| d.name == name)?;
-                        self.field(def, f, fragments)?
-                    };
-                    out.push(PlanField {
-                        key,
-                        name: response_key.into(),
-                        kind,
-                    });
-                }
-                Item::FragmentSpread(s) => {
-                    let frag = &fragments.get(&s.node.fragment_name.node)?.node;
-                    if !s.node.directives.is_empty() || !frag.directives.is_empty() {
-                        return None;
-                    }
-                    if applies(frag.type_condition.node.on.node.as_str()) {
-                        out.extend(self.selection(
-                            &frag.selection_set.node,
-                            ty,
-                            fragments,
-                            seen,
-                        )?);
-                    }
-                }
-                Item::InlineFragment(i) => {
-                    if !i.node.directives.is_empty() {
-                        return None;
-                    }
-                    if i.node
-                        .type_condition
-                        .as_ref()
-                        .is_none_or(|c| applies(c.node.on.node.as_str()))
-                    {
-                        out.extend(self.selection(
-                            &i.node.selection_set.node,
-                            ty,
-                            fragments,
-                            seen,
-                        )?);
-                    }
-                }
-            }
-        }
-        Some(out)
-    }
-
-    fn field(
-        &self,
-        def: &crate::blueprint::FieldDef,
-        f: &async_graphql_parser::types::Field,
-        fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
-    ) -> Option<Kind> {
-        if !def.public {
-            return Some(Kind::Forbidden);
-        }
-        let kind = crate::schema::out_kind(&self.engine, &def.ty);
-        if matches!(kind, OutKind::Abstract { .. }) {
-            return None;
-        }
-        let children = match kind {
-            OutKind::Object => {
-                let child = self.type_def(named(&def.ty))?;
-                if !child.public {
-                    return None;
-                }
-                Some(Selection::new(self.selection(
-                    &f.selection_set.node,
-                    child,
-                    fragments,
-                    &mut HashSet::new(),
-                )?))
-            }
+    fn children(&self) -> Option<&Selection> {
+        match self {
+            Kind::Bound { children, .. } | Kind::Property { children, .. } => children.as_ref(),
+            Kind::Namespace { children } | Kind::Sources { children } => Some(children),
             _ => None,
-        };
-        let enum_values = match (&kind, self.type_def(named(&def.ty)).map(|t| &t.kind)) {
-            (OutKind::Enum, Some(TypeDefKind::Enum { values })) => {
-                Some(values.iter().map(|v| v.name.clone()).collect())
-            }
-            _ => None,
-        };
-        let out = Out {
-            enum_values,
-            ty: def.ty.clone(),
-            kind,
-            field: def.name.as_str().into(),
-        };
-        Some(match &def.plan {
-            FieldPlan::Property(lookup) => Kind::Property {
-                lookup: lookup.clone(),
-                out,
-                suppress: def.suppress_below,
-                children,
-            },
-            FieldPlan::Const(value) if children.is_none() => Kind::Const {
-                value: value.clone(),
-                out,
-            },
-            FieldPlan::Const(_) => return None,
-            FieldPlan::Namespace => Kind::Namespace {
-                children: children?,
-            },
-            FieldPlan::Bound(id) => {
-                let mut args = serde_json::Map::new();
-                let mut var_args = Vec::new();
-                for (name, value) in &f.arguments {
-                    match value.node.clone().into_const() {
-                        Some(c) => {
-                            args.insert(name.node.to_string(), c.into_json().ok()?);
-                        }
-                        None => var_args.push((name.node.to_string(), value.node.clone())),
-                    }
-                }
-                for a in &def.args {
-                    if !args.contains_key(&a.name)
-                        && let Some(d) = &a.default
-                    {
-                        args.insert(a.name.clone(), d.clone().into_json().ok()?);
-                    }
-                }
-                Kind::Bound {
-                    binding: self.engine.blueprint.bindings[*id].clone(),
-                    args: Value::Object(args),
-                    var_args,
-                    out,
-                    children,
-                }
-            }
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn var(scalar: &str, default: Option<Value>) -> Variable {
-        Variable {
-            name: "v".into(),
-            scalar: scalar.into(),
-            default,
         }
-    }
-
-    #[test]
-    fn variables_are_taken_only_as_async_graphql_would_simply_accept_them() {
-        let int = var("Int", None);
-        assert_eq!(int.coerce(Some(&json!(7))), Some(json!(7)));
-        assert_eq!(
-            int.coerce(Some(&json!(3_000_000_000u64))),
-            None,
-            "Int is 32-bit"
-        );
-        assert_eq!(int.coerce(Some(&json!(1.5))), None);
-        assert_eq!(int.coerce(Some(&json!("7"))), None);
-        assert_eq!(int.coerce(Some(&Value::Null)), None, "non-null");
-        assert_eq!(int.coerce(None), None, "missing, no default");
-        let with_default = var("Int", Some(json!(3)));
-        assert_eq!(with_default.coerce(None), Some(json!(3)));
-        assert_eq!(
-            with_default.coerce(Some(&Value::Null)),
-            None,
-            "async-graphql decides"
-        );
-        let id = var("ID", None);
-        assert_eq!(id.coerce(Some(&json!(5))), Some(json!("5")));
-        assert_eq!(id.coerce(Some(&json!(true))), None);
-        let float = var("Float", None);
-        assert_eq!(float.coerce(Some(&json!(2))), Some(json!(2)));
-        let boolean = var("Boolean", None);
-        assert_eq!(boolean.coerce(Some(&json!(1))), None);
     }
 }

@@ -11,18 +11,16 @@ pub mod value;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use async_graphql::dynamic::{FieldValue, ResolverContext};
 use serde_json::Value;
 
 use crate::blueprint::{Binding, Blueprint, Operation};
 use crate::cache::Cache;
 use crate::connectors::Source;
 use crate::connectors::derived::DerivedKey;
-use crate::error::{ErrorCode, SourceError, graphql_error};
+use crate::error::{ErrorCode, SourceError};
 use node::{Group, GroupRows, Node, get_path};
 use render::{BatchValues, Values};
 use request::{BatchIndex, ByKey, CacheState, GroupResult, RequestState};
-use value::Out;
 
 /// The running model: the blueprint and a live connector per `blueprint.connectors` entry.
 pub struct Engine {
@@ -52,57 +50,6 @@ impl Engine {
     }
 }
 
-fn args_json(ctx: &ResolverContext) -> Value {
-    let mut map = serde_json::Map::new();
-    for (name, value) in ctx.args.iter() {
-        map.insert(
-            name.to_string(),
-            value.as_value().clone().into_json().unwrap_or(Value::Null),
-        );
-    }
-    Value::Object(map)
-}
-
-/// Resolves a bound field for the parent in `ctx`.
-pub async fn bound(
-    engine: &Engine,
-    binding: &Binding,
-    out: &Out,
-    ctx: &ResolverContext<'_>,
-) -> async_graphql::Result<Option<FieldValue<'static>>> {
-    let state = ctx
-        .data::<Arc<RequestState>>()
-        .map_err(|_| graphql_error(ErrorCode::Internal, "request state missing"))?;
-    let parent = ctx.parent_value.try_downcast_ref::<Node>().ok();
-    let args = args_json(ctx);
-    let (group, rows) = rows(engine, binding, state, &args, parent)
-        .await
-        .map_err(|e| e.to_graphql())?;
-    Ok(value::from_rows(out, &group, &rows))
-}
-
-/// The rows a bound field has for `parent` (None at the root): its group and their indexes.
-pub async fn rows(
-    engine: &Engine,
-    binding: &Binding,
-    state: &Arc<RequestState>,
-    args: &Value,
-    parent: Option<&Node>,
-) -> Result<(Arc<Group>, Arc<[usize]>), SourceError> {
-    state.note_binding(binding.cache.ttl, binding.shareable && !binding.uses_auth);
-    match (&binding.batch, parent) {
-        (Some(batch), Some(parent)) => {
-            let index = batched(engine, binding, state, args, parent).await?;
-            Ok(index.rows_of(batch, parent))
-        }
-        _ => {
-            let group = unbatched(engine, binding, state, args, parent).await?;
-            let all = all_rows(&group);
-            Ok((group, all))
-        }
-    }
-}
-
 /// The answer of a call made for `parent` alone (or the root): every row is the field's.
 pub async fn unbatched(
     engine: &Engine,
@@ -119,18 +66,6 @@ pub async fn unbatched(
     single(engine, binding, state, &values).await
 }
 
-/// The indexes of every row of `group`, computed once per shared answer.
-pub(crate) fn all_rows(group: &Group) -> Arc<[usize]> {
-    let n = group.rows().len();
-    match group.derived() {
-        Some(d) => {
-            (*d.get_or_init(DerivedKey::AllRows, || -> Arc<[usize]> { (0..n).collect() })).clone()
-        }
-        None => (0..n).collect(),
-    }
-}
-
-/// The distinct batch keys of a level's parents, in first-seen order.
 fn distinct_keys(rows: &[Value], path: &[String]) -> Vec<Value> {
     let mut seen: rustc_hash::FxHashSet<String> = Default::default();
     let mut keys: Vec<Value> = Vec::new();

@@ -3,12 +3,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::dynamic::FieldValue;
 use async_graphql::{Name, Value as GqlValue};
 use async_graphql_parser::types::{BaseType, Type};
 use serde_json::Value;
-
-use super::node::{Group, GroupRows, Node};
 
 /// What a field's innermost named type is.
 #[derive(Clone, Debug)]
@@ -106,59 +103,6 @@ pub fn scalar(kind: &OutKind, v: &Value) -> Option<GqlValue> {
     })
 }
 
-/// A JSON value read from a parent row, as the field's type wants it.
-pub fn from_json(out: &Out, ty: &Type, v: &Value) -> Option<FieldValue<'static>> {
-    if v.is_null() {
-        return None;
-    }
-    match &ty.base {
-        BaseType::List(inner) => {
-            let items: Vec<FieldValue<'static>> = match v {
-                Value::Array(items)
-                    if out.kind.is_composite() && !matches!(inner.base, BaseType::List(_)) =>
-                {
-                    let group = Group::new(GroupRows::Owned(items.clone()));
-                    return Some(FieldValue::list((0..items.len()).map(|i| {
-                        composite(
-                            out,
-                            Node {
-                                group: group.clone(),
-                                index: i,
-                            },
-                        )
-                    })));
-                }
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| from_json(out, inner, i).unwrap_or(FieldValue::NULL))
-                    .collect(),
-                single => vec![from_json(out, inner, single).unwrap_or(FieldValue::NULL)],
-            };
-            Some(FieldValue::list(items))
-        }
-        BaseType::Named(_) if out.kind.is_composite() => {
-            Some(composite(out, Node::single(v.clone())))
-        }
-        BaseType::Named(_) => scalar(&out.kind, v).map(FieldValue::value),
-    }
-}
-
-/// A composite value; interfaces and unions get their concrete type from the row.
-pub fn composite(out: &Out, node: Node) -> FieldValue<'static> {
-    match &out.kind {
-        OutKind::Abstract { discriminator } => {
-            let ty = node
-                .row()
-                .get(discriminator.as_ref())
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            FieldValue::owned_any(node).with_type(ty)
-        }
-        _ => FieldValue::owned_any(node),
-    }
-}
-
 /// The value a scalar bound field takes from one row: its only column, or the column named
 /// like the field; a non-object row is the value itself.
 pub fn cell<'r>(out: &Out, row: &'r Value) -> Option<&'r Value> {
@@ -166,51 +110,6 @@ pub fn cell<'r>(out: &Out, row: &'r Value) -> Option<&'r Value> {
         Value::Object(m) if m.len() == 1 => m.values().next(),
         Value::Object(m) => m.get(out.field.as_ref()),
         other => Some(other),
-    }
-}
-
-/// Rows `indices` of `group` as the value of a bound field: all rows for a list, the first
-/// for an object, a column for scalars.
-pub fn from_rows(out: &Out, group: &Arc<Group>, indices: &[usize]) -> Option<FieldValue<'static>> {
-    let rows = group.rows();
-    if out.kind.is_composite() {
-        return if out.is_list() {
-            Some(FieldValue::list(indices.iter().map(|&i| {
-                composite(
-                    out,
-                    Node {
-                        group: group.clone(),
-                        index: i,
-                    },
-                )
-            })))
-        } else {
-            indices.first().map(|&i| {
-                composite(
-                    out,
-                    Node {
-                        group: group.clone(),
-                        index: i,
-                    },
-                )
-            })
-        };
-    }
-    let cell = |row: &Value| cell(out, row).cloned().unwrap_or(Value::Null);
-    if out.is_list() {
-        let inner = match &out.ty.base {
-            BaseType::List(inner) => inner.as_ref(),
-            BaseType::Named(_) => &out.ty,
-        };
-        Some(FieldValue::list(
-            indices
-                .iter()
-                .filter_map(|&i| rows.get(i))
-                .map(|r| from_json(out, inner, &cell(r)).unwrap_or(FieldValue::NULL)),
-        ))
-    } else {
-        let first = indices.first().and_then(|&i| rows.get(i))?;
-        from_json(out, &out.ty, &cell(first))
     }
 }
 

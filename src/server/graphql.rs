@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::Variables;
 use async_graphql_parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -16,13 +15,12 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::limits::{self, Refused};
+use crate::auth::Caller;
 use crate::cache::response::{ResponseCache, Validity};
 use crate::error::ErrorCode;
 use crate::resolve::request::RequestState;
 use crate::resolve::request::write_cached_sources;
 
-/// Set when a compiled plan answered, not the generic executor.
-const SIMPUL_PLAN: header::HeaderName = header::HeaderName::from_static("simpul-plan");
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
@@ -190,6 +188,7 @@ fn params(body: Value) -> Result<Params<'static>, &'static str> {
 pub struct PostHead {
     media: Option<MediaType>,
     json: bool,
+    authorization: Option<HeaderValue>,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PostHead {
@@ -208,6 +207,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PostHead {
         Ok(PostHead {
             media: negotiate(&parts.headers),
             json: essence.eq_ignore_ascii_case(JSON),
+            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
         })
     }
 }
@@ -223,8 +223,12 @@ pub async fn post(State(state): State<AppState>, head: PostHead, body: Bytes) ->
         )
             .into_response();
     }
+    let caller = match authenticate(&state, head.authorization.as_ref()).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     match params_from_slice(&body) {
-        Ok(p) => execute(&state, media, p).await,
+        Ok(p) => execute(&state, media, p, caller).await,
         Err(msg) => request_error(media, msg),
     }
 }
@@ -289,7 +293,34 @@ pub async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    execute(&state, media, p).await
+    let caller = match authenticate(&state, headers.get(header::AUTHORIZATION)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    execute(&state, media, p, caller).await
+}
+
+/// The caller a request's `Authorization` names; a token that does not verify is refused
+/// with 401 before anything is parsed or run.
+async fn authenticate(
+    state: &AppState,
+    authorization: Option<&HeaderValue>,
+) -> Result<Caller, Response> {
+    match state.auth.authenticate(authorization).await {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            tracing::debug!(reason = %e, "token refused");
+            let body = json!({ "errors": [{ "message": format!("invalid token: {e}"), "extensions": { "code": ErrorCode::Unauthenticated.as_str() } }] });
+            let mut r = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            Err(r)
+        }
+    }
 }
 
 /// The type of the operation that would run, when the document parses.
@@ -305,23 +336,89 @@ fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
     }
 }
 
-async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response {
-    let plans = state.engine.blueprint.compiled_plans;
-    // A plan, and this request's variables coerced for it; variables it cannot take
-    // simply send the request through async-graphql.
-    let known = match plans {
-        true => state.planner.get(&p.query, p.operation_name.as_deref()),
-        false => None,
+/// Request errors (nothing ran): 400 under graphql-response+json, 200 under JSON, no `data`.
+fn request_errors(media: MediaType, errors: Vec<Value>) -> Response {
+    let status = match media {
+        MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
+        MediaType::Json => StatusCode::OK,
     };
-    let plan = known
-        .clone()
-        .flatten()
-        .and_then(|plan| Some((plan.variables(p.variables.as_ref())?, plan)));
-    // An operation whose plan reads a binding without a cache policy is never replayed:
-    // skip building its response key.
-    let replayable = plan.as_ref().is_none_or(|(_, plan)| plan.replayable());
-    let response_key = match (&state.responses, replayable) {
+    respond(
+        status,
+        media,
+        json!({ "errors": errors }).to_string().into_bytes(),
+    )
+}
+
+/// The plan of the operation in `p` for this view: cached, or (on first sight) admitted by
+/// `[limits]`, validated by async-graphql against the view's schema, and compiled.
+async fn plan(
+    planner: &crate::plan::Planner,
+    media: MediaType,
+    p: &Params<'_>,
+    limits: &crate::config::Limits,
+) -> Result<Arc<crate::plan::Plan>, Response> {
+    if let Some(plan) = planner.get(&p.query, p.operation_name.as_deref()) {
+        return Ok(plan);
+    }
+    let doc = match limits::admit(&p.query, limits) {
+        Ok(doc) => doc,
+        Err(refused) => return Err(over_limit(media, &refused)),
+    };
+    // Validated without the request's variables: their values are checked by the plan's
+    // coercion, the same on every request.
+    let mut request =
+        async_graphql::Request::new(p.query.to_string()).data(crate::schema::ValidateOnly);
+    if let Some(doc) = &doc {
+        request.set_parsed_query(doc.clone());
+    }
+    if let Some(name) = &p.operation_name {
+        request = request.operation_name(name.as_ref());
+    }
+    let response = planner.schema().execute(request).await;
+    let doc = match doc {
+        Some(doc) if response.errors.is_empty() => doc,
+        _ => {
+            let mut errors: Vec<Value> = response
+                .errors
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok())
+                .collect();
+            for e in &mut errors {
+                e["extensions"] = json!({ "code": ErrorCode::BadRequest.as_str() });
+            }
+            if errors.is_empty() {
+                errors.push(json!({ "message": "the document does not parse", "extensions": { "code": ErrorCode::BadRequest.as_str() } }));
+            }
+            return Err(request_errors(media, errors));
+        }
+    };
+    planner
+        .insert(&p.query, p.operation_name.as_deref(), doc)
+        .map_err(|e| request_error(media, &e))
+}
+
+async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Caller) -> Response {
+    let planner = state.planner(&caller.view);
+    let limits = &state.engine.blueprint.limits;
+    let plan = match plan(planner, media, &p, limits).await {
+        Ok(plan) => plan,
+        Err(response) => return response,
+    };
+    let vars = match planner.variables(&plan, p.variables.as_ref()) {
+        Ok(vars) => vars,
+        Err(errors) => {
+            let errors = errors
+                .into_iter()
+                .map(|e| json!({ "message": e.message, "locations": [{ "line": e.at.0, "column": e.at.1 }], "extensions": { "code": ErrorCode::BadRequest.as_str() } }))
+                .collect();
+            return request_errors(media, errors);
+        }
+    };
+    // An operation whose plan reads a binding without a cache policy (or the caller) is
+    // never replayed: skip building its response key.
+    let response_key = match (&state.responses, plan.replayable() && plan.is_query()) {
         (Some(_), true) => Some(ResponseCache::key(
+            planner.view(),
             &p.query,
             p.operation_name.as_deref(),
             p.variables.as_ref(),
@@ -348,131 +445,39 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>) -> Response 
         body.extend_from_slice(b"}}");
         return respond(StatusCode::OK, media, body);
     }
-    let request_state = Arc::new(RequestState::new(Value::Object(Default::default())));
-    let timeout = state.engine.blueprint.limits.request_timeout;
-    if let Some((vars, plan)) = plan {
-        let mut body = Vec::with_capacity(plan.size_hint() + 512);
-        body.extend_from_slice(b"{\"data\":");
-        let data_start = body.len();
-        let Ok(errors) = tokio::time::timeout(
-            timeout,
-            crate::plan::execute(&state.engine, &plan, &vars, &request_state, &mut body),
-        )
-        .await
-        else {
-            return too_long(media);
-        };
-        plan.note_replayable(!request_state.never_cacheable());
-        if let (Some(cache), Some(key), Some(validity)) = (&state.responses, response_key, validity)
-            && errors.is_empty()
-            && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
-        {
-            cache.insert(
-                key,
-                bytes::Bytes::copy_from_slice(&body[data_start..]),
-                request_state.uses(),
-                ttl,
-                validity,
-            );
-        }
-        if !errors.is_empty() {
-            body.extend_from_slice(b",\"errors\":");
-            let _ = serde_json::to_writer(&mut body, &errors);
-        }
-        body.extend_from_slice(b",\"extensions\":{\"sources\":");
-        request_state.write_sources(&state.engine.sources, &mut body);
-        body.extend_from_slice(b"}}");
-        plan.note_size(body.len());
-        let mut r = respond(StatusCode::OK, media, body);
-        // Tells operators (and tests) the compiled plan answered, not the generic executor.
-        r.headers_mut()
-            .insert(SIMPUL_PLAN, HeaderValue::from_static("compiled"));
-        return r;
-    }
-    // A text the planner knows ran before, so it was admitted then (the response cache and
-    // the plans hold only such texts). Any other is measured against `[limits]` before
-    // async-graphql sees it, and handed over parsed.
-    let parsed = match known {
-        Some(_) => None,
-        None => match limits::admit(&p.query, &state.engine.blueprint.limits) {
-            Ok(doc) => doc,
-            Err(refused) => return over_limit(media, &refused),
-        },
-    };
-    // Learned once: an operation already planned (or known not to be) is not compiled again.
-    let learn = (plans && known.is_none()).then(|| (p.query.to_string(), p.operation_name.clone()));
-    let mut request = async_graphql::Request::new(p.query.into_owned()).data(request_state.clone());
-    if let Some(doc) = parsed {
-        request.set_parsed_query(doc);
-    }
-    if let Some(name) = &p.operation_name {
-        request = request.operation_name(name.as_ref());
-    }
-    if let Some(vars) = p.variables {
-        request = request.variables(Variables::from_json(vars));
-    }
-    let mut response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
-        Ok(r) => r,
+    let request_state = Arc::new(RequestState::new(caller.claims));
+    let mut body = Vec::with_capacity(plan.size_hint() + 512);
+    body.extend_from_slice(b"{\"data\":");
+    let data_start = body.len();
+    let run = planner.run(&plan, &vars, &request_state, &mut body);
+    let errors = match tokio::time::timeout(limits.request_timeout, run).await {
         Err(_) => return too_long(media),
-    };
-    if response.errors.is_empty()
-        && let Some((query, operation)) = learn
-    {
-        state.planner.learn(&query, operation.as_deref());
-    }
-    // A failed non-null bound field was already reported with its path; the executor's own
-    // "non-null" complaint about the same path adds nothing for a client.
-    let reported: Vec<_> = response
-        .errors
-        .iter()
-        .filter(|e| {
-            e.extensions
-                .as_ref()
-                .is_some_and(|x| x.get("code").is_some())
-        })
-        .map(|e| e.path.clone())
-        .collect();
-    response.errors.retain(|e| {
-        !(e.message.starts_with("internal: non-null types require") && reported.contains(&e.path))
-    });
-    // Parse and validation errors have no path and no data: a request error for the spec.
-    let request_failed = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
-    if let Ok(sources) =
-        async_graphql::Value::from_json(request_state.sources_json(&state.engine.sources))
-    {
-        response.extensions.insert("sources".to_string(), sources);
-    }
-    if let (Some(cache), Some(key), Some(validity)) = (&state.responses, response_key, validity)
-        && !request_failed
-        && response.errors.is_empty()
-        && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
-        && let Ok(data) = serde_json::to_vec(&response.data)
-    {
-        cache.insert(key, data.into(), request_state.uses(), ttl, validity);
-    }
-    let status = if request_failed && media == MediaType::GraphqlResponse {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let body = if request_failed {
-        // A request error has no `data` entry at all.
-        serde_json::to_value(&response).map(|mut v| {
-            if let Some(m) = v.as_object_mut() {
-                m.remove("data");
-            }
-            v.to_string().into_bytes()
-        })
-    } else {
-        serde_json::to_vec(&response)
-    };
-    match body {
-        Ok(body) => respond(status, media, body),
-        Err(e) => {
-            tracing::error!(error = %e, "response serialization failed");
-            request_error(media, "internal error")
+        Ok(Err(gap)) => {
+            tracing::error!(reason = %gap, "operation cannot be executed");
+            return request_error(media, &format!("this operation cannot be executed: {gap}"));
         }
+        Ok(Ok(errors)) => errors,
+    };
+    plan.note_replayable(!request_state.never_cacheable());
+    if let (Some(cache), Some(key), Some(validity)) = (&state.responses, response_key, validity)
+        && errors.is_empty()
+        && let Some(ttl) = request_state.response_ttl(Duration::from_secs(60))
+    {
+        cache.insert(
+            key,
+            bytes::Bytes::copy_from_slice(&body[data_start..]),
+            request_state.uses(),
+            ttl,
+            validity,
+        );
     }
+    if !errors.is_empty() {
+        body.extend_from_slice(b",\"errors\":");
+        let _ = serde_json::to_writer(&mut body, &errors);
+    }
+    body.extend_from_slice(b",\"extensions\":{\"sources\":");
+    request_state.write_sources(&state.engine.sources, &mut body);
+    body.extend_from_slice(b"}}");
+    plan.note_size(body.len());
+    respond(StatusCode::OK, media, body)
 }

@@ -15,7 +15,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 
-use crate::blueprint::Blueprint;
+use crate::access::{Access, View};
+use crate::blueprint::{Blueprint, TypeDefKind};
 use crate::connectors::Source;
 use crate::resolve::Engine;
 
@@ -34,11 +35,52 @@ impl std::ops::Deref for AppState {
 
 pub struct Shared {
     pub engine: Arc<Engine>,
-    pub schema: async_graphql::dynamic::Schema,
     /// The whole-response cache, when `[cache] response = true`.
     pub responses: Option<Arc<crate::cache::response::ResponseCache>>,
-    /// Compiled plans of operations seen before.
-    pub planner: Arc<crate::plan::Planner>,
+    /// The PUBLIC view's schema and plans.
+    pub public: crate::plan::Planner,
+    /// Every other view's (INTERNAL, then RESTRICTED per OPD).
+    pub planners: Vec<crate::plan::Planner>,
+    /// Verifies bearer tokens.
+    pub auth: crate::auth::Authenticator,
+}
+
+impl Shared {
+    /// The planner of `view`. A RESTRICTED caller whose OPD owns nothing restricted reads
+    /// what INTERNAL reads.
+    pub fn planner(&self, view: &View) -> &crate::plan::Planner {
+        let find = |v: &View| self.planners.iter().find(|p| p.view() == v);
+        find(view)
+            .or_else(|| match view {
+                View::Restricted(_) => find(&View::Internal),
+                _ => None,
+            })
+            .unwrap_or(&self.public)
+    }
+}
+
+/// Every view the blueprint has beside PUBLIC: INTERNAL, and RESTRICTED for each OPD that owns a
+/// restricted type or field.
+pub fn views(blueprint: &Blueprint) -> Vec<View> {
+    let mut views = vec![View::Internal];
+    let mut owners: Vec<Arc<str>> = Vec::new();
+    let mut note = |a: &Access| {
+        if let Access::Restricted(opd) = a
+            && !owners.contains(opd)
+        {
+            owners.push(opd.clone());
+        }
+    };
+    for t in &blueprint.types {
+        note(&t.access);
+        if let TypeDefKind::Object { fields, .. } | TypeDefKind::Interface { fields, .. } = &t.kind
+        {
+            fields.iter().for_each(|f| note(&f.access));
+        }
+    }
+    owners.sort();
+    views.extend(owners.into_iter().map(View::Restricted));
+    views
 }
 
 impl AppState {
@@ -51,18 +93,28 @@ impl AppState {
         }
         let cache = crate::cache::Cache::new(&blueprint.cache).await;
         let engine = Arc::new(Engine::new(blueprint, sources, cache));
-        let schema = crate::schema::build(engine.clone())?;
+        let public = crate::plan::Planner::new(
+            engine.clone(),
+            View::Public,
+            crate::schema::build(&engine, &View::Public)?,
+        );
+        let mut planners = Vec::new();
+        for view in views(&engine.blueprint) {
+            let schema = crate::schema::build(&engine, &view)?;
+            planners.push(crate::plan::Planner::new(engine.clone(), view, schema));
+        }
+        let auth = crate::auth::Authenticator;
         let responses = engine.blueprint.cache.response.then(|| {
             Arc::new(crate::cache::response::ResponseCache::new(
                 engine.blueprint.cache.max_memory / 4,
             ))
         });
-        let planner = Arc::new(crate::plan::Planner::new(engine.clone()));
         Ok(AppState(Arc::new(Shared {
             engine,
-            schema,
             responses,
-            planner,
+            public,
+            planners,
+            auth,
         })))
     }
 }
