@@ -5,6 +5,7 @@
 //! `simpul.toml`) into a [`blueprint::Blueprint`]; the server then only reads it.
 
 pub mod access;
+pub mod auth;
 pub mod blueprint;
 pub mod cache;
 pub mod check;
