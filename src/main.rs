@@ -163,15 +163,14 @@ fn token(args: TokenArgs) -> ExitCode {
         TierArg::Internal => simpul::access::Tier::Internal,
         TierArg::Restricted => simpul::access::Tier::Restricted,
     };
-    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     match simpul::auth::mint(
         &secret,
         tier,
         args.opd.as_deref(),
         args.sub.as_deref(),
         args.ttl,
-        nonempty(&gateway.auth.issuer).as_deref(),
-        nonempty(&gateway.auth.audience).as_deref(),
+        gateway.auth.issuer.as_deref(),
+        gateway.auth.audience.as_deref(),
     ) {
         Ok(token) => {
             println!("{token}");

@@ -295,7 +295,11 @@ pub fn mint(
     if ttl.as_secs() == 0 {
         return Err("the ttl is at least 1s".into());
     }
-    let opd = opd.filter(|o| !o.trim().is_empty());
+    // An empty value (an unset `${env.X:-}`, a blank flag) is no value.
+    fn given(v: Option<&str>) -> Option<&str> {
+        v.filter(|s| !s.trim().is_empty())
+    }
+    let opd = given(opd);
     if tier == Tier::Restricted && opd.is_none() {
         return Err("a restricted token names its opd (--opd)".into());
     }
@@ -317,7 +321,7 @@ pub fn mint(
         ("aud", audience),
     ];
     for (name, value) in optional {
-        if let Some(v) = value {
+        if let Some(v) = given(value) {
             claims.insert(name.into(), v.into());
         }
     }
