@@ -1,8 +1,9 @@
-//! The `simpul` binary: `serve` (default) and `check`.
+//! The `simpul` binary: `serve` (default), `check` and `token`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -33,6 +34,38 @@ enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Print an HS256 token signed with SIMPUL_JWT_SECRET, for staff tools and tests.
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// What the token may read.
+    #[arg(long, value_enum)]
+    tier: TierArg,
+    /// The OPD a restricted token belongs to, e.g. dinsos.
+    #[arg(long, required_if_eq("tier", "restricted"))]
+    opd: Option<String>,
+    /// Who the token names (`sub`), e.g. a person or a service.
+    #[arg(long)]
+    sub: Option<String>,
+    /// How long the token is valid, e.g. 15m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    ttl: Duration,
+    /// Deployment directory: its simpul.toml `[auth]` gives `issuer` and `audience`.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TierArg {
+    Public,
+    Internal,
+    Restricted,
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    simpul::config::duration::parse(text)
 }
 
 #[derive(clap::Args, Default)]
@@ -69,6 +102,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Check { dir }) => check(dir).await,
             Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Token(args)) => Ok(token(args)),
             None => {
                 serve(ServeArgs {
                     dir: ".".into(),
@@ -102,6 +136,47 @@ async fn check(dir: PathBuf) -> anyhow::Result<ExitCode> {
             if diags.len() == 1 { "" } else { "s" }
         );
         Ok(ExitCode::from(1))
+    }
+}
+
+/// Exit 2, as for any other bad argument, when the secret or the arguments cannot make a
+/// token the gateway would accept.
+fn token(args: TokenArgs) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    };
+    let Some(secret) = std::env::var("SIMPUL_JWT_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
+        return usage(
+            "set SIMPUL_JWT_SECRET to the secret the gateway's [auth] jwt_secret reads".into(),
+        );
+    };
+    // Only `[auth]` is read; other problems of the deployment are `simpul check`'s.
+    let mut ignored = Vec::new();
+    let gateway =
+        simpul::config::load_gateway(&args.dir, &simpul::config::env::process_env, &mut ignored);
+    let tier = match args.tier {
+        TierArg::Public => simpul::access::Tier::Public,
+        TierArg::Internal => simpul::access::Tier::Internal,
+        TierArg::Restricted => simpul::access::Tier::Restricted,
+    };
+    match simpul::auth::mint(
+        &secret,
+        tier,
+        args.opd.as_deref(),
+        args.sub.as_deref(),
+        args.ttl,
+        gateway.auth.issuer.as_deref(),
+        gateway.auth.audience.as_deref(),
+    ) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage(e),
     }
 }
 

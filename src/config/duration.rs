@@ -23,7 +23,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Ok(Duration::from_secs_f64(secs))
+    // `from_secs_f64` panics past u64 seconds; "99999999999999999999d" is a typo, not a panic.
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration '{text}' is too long"))
 }
 
 #[cfg(test)]
@@ -38,5 +39,6 @@ mod tests {
         assert_eq!(parse("7d").unwrap(), Duration::from_secs(7 * 86400));
         assert!(parse("5").is_err());
         assert!(parse("5y").is_err());
+        assert!(parse("99999999999999999999d").is_err());
     }
 }

@@ -4,8 +4,11 @@
 //! [`Diagnostic`] with its place. Unknown keys are errors (`deny_unknown_fields`), so a typo
 //! cannot silently turn a setting off.
 
+mod auth;
 pub mod duration;
 pub mod env;
+
+pub use auth::{AuthFile, AuthSettings, check_jwt_secret};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,6 +33,9 @@ pub struct GatewayFile {
     pub admin: AdminFile,
     #[serde(default)]
     pub execution: ExecutionFile,
+    /// `[auth]`: the bearer tokens accepted; none unless a secret or a JWKS is set.
+    #[serde(default)]
+    pub auth: AuthFile,
 }
 
 /// `[execution]` in simpul.toml: how operations run.
@@ -309,6 +315,9 @@ pub struct GatewayConfig {
     pub compiled_plans: bool,
     pub cache: CacheSettings,
     pub admin_token: Option<String>,
+    /// `[auth]` with `${env.X}` expanded; its values are checked (a diagnostic each) but
+    /// kept as written, so the authenticator is built from one source.
+    pub auth: AuthFile,
 }
 
 #[derive(Clone, Debug)]
@@ -424,7 +433,20 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         256 << 20
     });
     let expand = |s: &str| env::expand(s, env).unwrap_or_default();
+    let auth = AuthFile {
+        jwt_secret: parsed.auth.jwt_secret.as_deref().map(expand),
+        jwks_url: parsed.auth.jwks_url.as_deref().map(expand),
+        issuer: parsed.auth.issuer.as_deref().map(expand),
+        audience: parsed.auth.audience.as_deref().map(expand),
+        leeway: parsed.auth.leeway.as_deref().map(expand),
+    };
+    if let Err(e) = auth.settings() {
+        let text = text.as_deref().unwrap_or_default();
+        let (line, col) = line_col(text, text.find("[auth]").unwrap_or(0));
+        diags.push(Diagnostic::new(file, line, col, e));
+    }
     GatewayConfig {
+        auth,
         cache: CacheSettings {
             max_memory,
             response: parsed.cache.response,

@@ -1,5 +1,5 @@
 //! The `simpul` binary as a user runs it: `serve` on the repository's deployment, the blog
-//! example served with `--dir`, and `check` exit codes.
+//! example served with `--dir`, `check` exit codes, and the tokens `token` prints.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -167,4 +167,61 @@ fn check_exits_zero_on_the_repository_and_one_on_a_broken_copy() {
         .output()
         .expect("run serve");
     assert!(!serve.status.success(), "serve refuses to start on errors");
+}
+
+#[tokio::test]
+async fn token_prints_a_token_the_gateway_accepts_and_exits_2_on_bad_input() {
+    simpul::install_crypto();
+    let secret = "a-test-secret-that-is-long-enough-for-hs256";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = "[auth]\njwt_secret = \"${env.SIMPUL_JWT_SECRET}\"\n\
+                issuer = \"https://sso.example\"\naudience = \"simpul\"\n";
+    std::fs::write(dir.path().join("simpul.toml"), toml).expect("write");
+    let token = |args: &[&str], secret: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_simpul"));
+        cmd.arg("token").args(args).arg("--dir").arg(dir.path());
+        match secret {
+            Some(s) => cmd.env("SIMPUL_JWT_SECRET", s),
+            None => cmd.env_remove("SIMPUL_JWT_SECRET"),
+        };
+        cmd.output().expect("run token")
+    };
+
+    let out = token(
+        &["--tier", "restricted", "--opd", "dinsos", "--ttl", "15m"],
+        Some(secret),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(printed.ends_with('\n') && printed.trim().split('.').count() == 3);
+    let cfg = simpul::config::AuthFile {
+        jwt_secret: Some(secret.into()),
+        issuer: Some("https://sso.example".into()),
+        audience: Some("simpul".into()),
+        ..Default::default()
+    };
+    let auth = simpul::auth::Authenticator::new(&cfg, reqwest::Client::new()).expect("auth");
+    let header = format!("Bearer {}", printed.trim())
+        .parse()
+        .expect("header");
+    let caller = auth.authenticate(Some(&header)).await.expect("accepted");
+    assert_eq!(
+        caller.view,
+        simpul::access::View::Restricted("dinsos".into())
+    );
+
+    let unset = token(&["--tier", "internal"], None);
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("set SIMPUL_JWT_SECRET"));
+    for bad in [
+        &["--tier", "root"][..],
+        &["--tier", "restricted"],
+        &["--tier", "internal", "--ttl", "soon"],
+    ] {
+        assert_eq!(token(bad, Some(secret)).status.code(), Some(2), "{bad:?}");
+    }
 }
