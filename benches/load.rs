@@ -12,7 +12,6 @@
 //! |-----|----------------------------------------------------------------|------------|
 //! | a   | `{ posts { id userId title user { id name email } } }`, batched | benches/deployments/blog |
 //! | a2  | a with `@cache(ttl: "1s")` on both bindings (a′)               | benches/deployments/blog_cached |
-//! | a0  | a through async-graphql's executor (`compiled_plans = false`)   | benches/deployments/blog + that setting |
 //! | b   | `{ posts { title } }`                                          | benches/deployments/blog |
 //! | c   | `{ greet }` (`@const`)                                         | benches/deployments/blog |
 //! | d   | the README's dashboard front page (regency → districts → ...) | repository root |
@@ -92,7 +91,7 @@ struct Options {
 }
 
 const USAGE: &str = "usage: cargo bench --bench load [-- --duration 10s] [--warmup 1s] \
-[--connections 100] [--only a,a2,a0,b,c,d,e,f,f1k,start,soak] [--starts 5] [--no-baseline] \
+[--connections 100] [--only a,a2,b,c,d,e,f,f1k,start,soak] [--starts 5] [--no-baseline] \
 [--no-response-cache] [--simpul-wrapper \"CMD ARGS\"] [--soak-duration 2m] \
 [--soak-connections 64] [--quick]";
 
@@ -116,7 +115,6 @@ fn canonical_id(id: &str) -> Option<&'static str> {
     Some(match id.trim() {
         "a" => "a",
         "a2" | "a'" | "a′" | "ac" => "a2",
-        "a0" => "a0",
         "b" => "b",
         "c" => "c",
         "d" => "d",
@@ -244,8 +242,6 @@ impl Options {
 enum Deployment {
     Blog,
     BlogCached,
-    /// The blog deployment with `[execution] compiled_plans = false`.
-    BlogExecutor,
     Trenggalek,
     Villages,
 }
@@ -255,7 +251,6 @@ impl Deployment {
         match self {
             Deployment::Blog => "benches/deployments/blog",
             Deployment::BlogCached => "benches/deployments/blog_cached",
-            Deployment::BlogExecutor => "benches/deployments/blog, compiled_plans = false",
             Deployment::Trenggalek => "repository root (Trenggalek)",
             Deployment::Villages => "benches/deployments/villages",
         }
@@ -263,10 +258,7 @@ impl Deployment {
 
     /// Whether its upstream is the counting loopback API (else SQLite or files).
     fn counted(self) -> bool {
-        matches!(
-            self,
-            Deployment::Blog | Deployment::BlogCached | Deployment::BlogExecutor
-        )
+        matches!(self, Deployment::Blog | Deployment::BlogCached)
     }
 }
 
@@ -312,16 +304,6 @@ fn workloads() -> Vec<Workload> {
             what: "a with @cache(ttl: \"1s\") on both bindings",
             candidates: one(
                 Deployment::BlogCached,
-                "{ posts { id userId title user { id name email } } }",
-                check_posts_with_users,
-            ),
-        },
-        Workload {
-            id: "a0",
-            label: "a0",
-            what: "a through async-graphql's executor (compiled plans off)",
-            candidates: one(
-                Deployment::BlogExecutor,
                 "{ posts { id userId title user { id name email } } }",
                 check_posts_with_users,
             ),
@@ -704,7 +686,6 @@ impl Bench {
         let name = match d {
             Deployment::Blog => "blog",
             Deployment::BlogCached => "blog_cached",
-            Deployment::BlogExecutor => "blog_executor",
             Deployment::Trenggalek => "trenggalek",
             Deployment::Villages => "villages",
         };
@@ -1288,11 +1269,6 @@ async fn run(opts: Options) -> ExitCode {
             "benches/deployments/blog_cached",
             "blog_cached",
             String::new(),
-        ),
-        (
-            "benches/deployments/blog",
-            "blog_executor",
-            "[execution]\ncompiled_plans = false\n".to_string(),
         ),
     ] {
         let dir = scratch.path().join(to);

@@ -18,8 +18,8 @@ pub struct Blueprint {
     pub bindings: Vec<Arc<Binding>>,
     pub connectors: Vec<ConnectorConfig>,
     pub limits: Limits,
-    /// `[execution] compiled_plans`.
-    pub compiled_plans: bool,
+    /// `[auth]`: the bearer tokens accepted.
+    pub auth: crate::config::AuthFile,
     pub listen: Option<String>,
     pub cache: CacheSettings,
     pub admin_token: Option<String>,

@@ -67,7 +67,7 @@ impl ResponseCache {
         use std::fmt::Write;
         let mut k = String::with_capacity(query.len() + 48);
         let _ = write!(k, "{view}\u{1f}");
-        k.push_str(query);
+        normalized(query, &mut k);
         k.push('\u{1f}');
         k.push_str(operation.unwrap_or(""));
         k.push('\u{1f}');
@@ -103,6 +103,87 @@ impl ResponseCache {
                 ttl,
                 validity,
             }),
+        );
+    }
+}
+
+/// `query` with each run of whitespace outside string literals written as one space, so
+/// reformatting a document does not miss the cache, while `"a  b"` and `"a b"` stay
+/// different values.
+fn normalized(query: &str, out: &mut String) {
+    let mut chars = query.trim().chars().peekable();
+    let mut in_string = false;
+    let mut block = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' if !block => {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                }
+                '"' if !block => in_string = false,
+                '"' if block && chars.peek() == Some(&'"') => {
+                    let mut rest = chars.clone();
+                    rest.next();
+                    if rest.peek() == Some(&'"') {
+                        out.push_str("\"\"");
+                        chars.next();
+                        chars.next();
+                        in_string = false;
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                chars.next();
+            }
+            out.push(' ');
+            continue;
+        }
+        out.push(c);
+        if c == '"' {
+            in_string = true;
+            block = false;
+            let mut rest = chars.clone();
+            if rest.next() == Some('"') && rest.next() == Some('"') {
+                out.push_str("\"\"");
+                chars.next();
+                chars.next();
+                block = true;
+            } else if chars.peek() == Some(&'"') {
+                // The empty string.
+                out.push('"');
+                chars.next();
+                in_string = false;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_is_normalized_outside_strings_only() {
+        let key = |q: &str| ResponseCache::key(&crate::access::View::Public, q, None, None);
+        assert_eq!(key("{  posts {\n id } }"), key("{ posts { id } }"));
+        assert_ne!(key(r#"{ a(x: "a  b") }"#), key(r#"{ a(x: "a b") }"#));
+        assert_ne!(key(r#"{ a(x: "\"  b") }"#), key(r#"{ a(x: "\" b") }"#));
+        assert_ne!(
+            key("{ a(x: \"\"\"a  b\"\"\") }"),
+            key("{ a(x: \"\"\"a b\"\"\") }")
+        );
+        assert_eq!(key(r#"{ a(x: "")   b }"#), key(r#"{ a(x: "") b }"#));
+        assert_ne!(
+            ResponseCache::key(&crate::access::View::Internal, "{ a }", None, None),
+            key("{ a }"),
+            "each view its own entries"
         );
     }
 }

@@ -49,7 +49,7 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
                 bindings,
                 connectors,
                 limits: gateway.limits,
-                compiled_plans: gateway.compiled_plans,
+                auth: gateway.auth,
                 listen: gateway.listen,
                 cache: gateway.cache,
                 admin_token: gateway.admin_token,
@@ -522,6 +522,28 @@ fn check_interfaces(
                         t.name
                     ),
                 ));
+            }
+            // A field the interface requires stays on the type in every view and is denied
+            // (null, FORBIDDEN) where the view may not read it: a non-null type would null
+            // the whole object instead.
+            let required = interfaces.get(iface.as_str());
+            for f in fields.iter().filter(|f| {
+                f.access != crate::access::Access::Public
+                    && !f.ty.nullable
+                    && required.is_some_and(|r| r.contains(f.name.as_str()))
+            }) {
+                diags.push(
+                    Diagnostic::new(
+                        SCHEMA_FILE,
+                        t.at.0,
+                        t.at.1,
+                        format!(
+                            "{}.{} is required by {iface} and marked @access: its type must be nullable",
+                            t.name, f.name
+                        ),
+                    )
+                    .hint("callers who may not read it get null with FORBIDDEN; with a non-null type they would lose the whole object"),
+                );
             }
         }
     }

@@ -31,29 +31,9 @@ pub struct GatewayFile {
     pub cache: GatewayCacheFile,
     #[serde(default)]
     pub admin: AdminFile,
-    #[serde(default)]
-    pub execution: ExecutionFile,
     /// `[auth]`: the bearer tokens accepted; none unless a secret or a JWKS is set.
     #[serde(default)]
     pub auth: AuthFile,
-}
-
-/// `[execution]` in simpul.toml: how operations run.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ExecutionFile {
-    /// Run operations seen before through a compiled plan (async-graphql still parses,
-    /// validates and runs the first request of each). `false` runs every request through
-    /// async-graphql's executor: a kill switch, and the way to measure what plans save.
-    pub compiled_plans: bool,
-}
-
-impl Default for ExecutionFile {
-    fn default() -> Self {
-        ExecutionFile {
-            compiled_plans: true,
-        }
-    }
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -312,7 +292,6 @@ pub struct ConnectorConfig {
 pub struct GatewayConfig {
     pub listen: Option<String>,
     pub limits: Limits,
-    pub compiled_plans: bool,
     pub cache: CacheSettings,
     pub admin_token: Option<String>,
     /// `[auth]` with `${env.X}` expanded; its values are checked (a diagnostic each) but
@@ -459,7 +438,6 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             .map(expand)
             .filter(|t| !t.is_empty()),
         listen: parsed.listen,
-        compiled_plans: parsed.execution.compiled_plans,
         limits: Limits {
             max_depth,
             max_fields: parsed.limits.max_fields,

@@ -103,7 +103,11 @@ impl AppState {
             let schema = crate::schema::build(&engine, &view)?;
             planners.push(crate::plan::Planner::new(engine.clone(), view, schema));
         }
-        let auth = crate::auth::Authenticator;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("[auth]: {e}"))?;
+        let auth = crate::auth::Authenticator::new(&engine.blueprint.auth, http)?;
         let responses = engine.blueprint.cache.response.then(|| {
             Arc::new(crate::cache::response::ResponseCache::new(
                 engine.blueprint.cache.max_memory / 4,
