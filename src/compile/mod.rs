@@ -233,9 +233,9 @@ fn add_health_types(
     for def in doc.definitions {
         if let TypeSystemDefinition::Type(t) = def {
             let name = t.node.name.node.to_string();
-            if !defs.contains_key(&name) {
-                order.push(name.clone());
-                defs.insert(name, t);
+            if let std::collections::hash_map::Entry::Vacant(e) = defs.entry(name.clone()) {
+                order.push(name);
+                e.insert(t);
             }
         }
     }

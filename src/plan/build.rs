@@ -106,10 +106,10 @@ impl<'a> Builder<'a> {
             .filter(|t| self.view.reads(&t.access))
             .filter(|t| match (&ty.kind, &t.kind) {
                 (TypeDefKind::Union { members, .. }, TypeDefKind::Object { .. }) => {
-                    members.iter().any(|m| *m == t.name)
+                    members.contains(&t.name)
                 }
                 (TypeDefKind::Interface { .. }, TypeDefKind::Object { implements, .. }) => {
-                    implements.iter().any(|i| *i == ty.name)
+                    implements.contains(&ty.name)
                 }
                 _ => false,
             })
@@ -126,7 +126,7 @@ impl<'a> Builder<'a> {
         };
         implements.iter().any(|i| i == condition)
             || self.type_def(condition).is_some_and(|c| match &c.kind {
-                TypeDefKind::Union { members, .. } => members.iter().any(|m| *m == ty.name),
+                TypeDefKind::Union { members, .. } => members.contains(&ty.name),
                 _ => false,
             })
     }

@@ -149,11 +149,13 @@ async fn fetch(
     // The first identical call of this request runs it inline; the others wait for it.
     cell.get_or_init(|| async {
         let policy = binding.cache;
-        let result = if policy.is_on() {
-            let identity = if binding.uses_auth {
-                state.auth.get("sub").and_then(Value::as_str).unwrap_or("")
-            } else {
-                ""
+        // A binding that reads the caller is cached per caller (`sub`); a token without one
+        // is never pooled with anybody: no cache.
+        let sub = state.auth.get("sub").and_then(Value::as_str);
+        let result = if policy.is_on() && (!binding.uses_auth || sub.is_some()) {
+            let identity = match binding.uses_auth {
+                true => sub.unwrap_or(""),
+                false => "",
             };
             let cache_key = crate::cache::key(
                 &source.name,

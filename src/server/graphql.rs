@@ -454,7 +454,13 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Call
         Err(_) => return too_long(media),
         Ok(Err(gap)) => {
             tracing::error!(reason = %gap, "operation cannot be executed");
-            return request_error(media, &format!("this operation cannot be executed: {gap}"));
+            let message = format!("this operation cannot be executed: {gap}");
+            return request_errors(
+                media,
+                vec![
+                    json!({ "message": message, "extensions": { "code": ErrorCode::Internal.as_str() } }),
+                ],
+            );
         }
         Ok(Ok(errors)) => errors,
     };

@@ -18,3 +18,4 @@ mod limits;
 mod partial;
 mod queries;
 mod resilience;
+mod views;
