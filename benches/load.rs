@@ -12,6 +12,10 @@
 //! |-----|----------------------------------------------------------------|------------|
 //! | a   | `{ posts { id userId title user { id name email } } }`, batched | benches/deployments/blog |
 //! | a2  | a with `@cache(ttl: "1s")` on both bindings (a′)               | benches/deployments/blog_cached |
+//! | av  | a sent with a variable (`posts(first: $first)`)                 | benches/deployments/blog |
+//! | ai  | a with `user @include(if: $withUser)`                          | benches/deployments/blog |
+//! | ain | a as an INTERNAL caller (a bearer token verified per request)  | benches/deployments/blog |
+//! | u   | a union: 100 posts and 10 users in one list, by `... on`       | benches/deployments/blog |
 //! | b   | `{ posts { title } }`                                          | benches/deployments/blog |
 //! | c   | `{ greet }` (`@const`)                                         | benches/deployments/blog |
 //! | d   | the README's dashboard front page (regency → districts → ...) | repository root |
@@ -91,7 +95,7 @@ struct Options {
 }
 
 const USAGE: &str = "usage: cargo bench --bench load [-- --duration 10s] [--warmup 1s] \
-[--connections 100] [--only a,a2,b,c,d,e,f,f1k,start,soak] [--starts 5] [--no-baseline] \
+[--connections 100] [--only a,a2,av,ai,ain,u,b,c,d,e,f,f1k,start,soak] [--starts 5] [--no-baseline] \
 [--no-response-cache] [--simpul-wrapper \"CMD ARGS\"] [--soak-duration 2m] \
 [--soak-connections 64] [--quick]";
 
@@ -115,6 +119,10 @@ fn canonical_id(id: &str) -> Option<&'static str> {
     Some(match id.trim() {
         "a" => "a",
         "a2" | "a'" | "a′" | "ac" => "a2",
+        "av" => "av",
+        "ai" => "ai",
+        "ain" => "ain",
+        "u" => "u",
         "b" => "b",
         "c" => "c",
         "d" => "d",
@@ -268,6 +276,10 @@ struct Candidate {
     deployment: Deployment,
     query: &'static str,
     check: Check,
+    /// The request's `variables`, as JSON text.
+    variables: Option<&'static str>,
+    /// Sent with an INTERNAL bearer token.
+    internal: bool,
 }
 
 struct Workload {
@@ -285,6 +297,17 @@ fn workloads() -> Vec<Workload> {
             deployment,
             query,
             check,
+            variables: None,
+            internal: false,
+        }]
+    };
+    let with = |query, variables, internal| {
+        vec![Candidate {
+            deployment: Deployment::Blog,
+            query,
+            check: check_posts_with_users,
+            variables,
+            internal,
         }]
     };
     vec![
@@ -306,6 +329,46 @@ fn workloads() -> Vec<Workload> {
                 Deployment::BlogCached,
                 "{ posts { id userId title user { id name email } } }",
                 check_posts_with_users,
+            ),
+        },
+        Workload {
+            id: "av",
+            label: "a·vars",
+            what: "a sent with a variable",
+            candidates: with(
+                "query Posts($first: Int) { posts(first: $first) { id userId title user { id name email } } }",
+                Some(r#"{"first": 100}"#),
+                false,
+            ),
+        },
+        Workload {
+            id: "ai",
+            label: "a·@include",
+            what: "a with user @include(if: $withUser)",
+            candidates: with(
+                "query Posts($withUser: Boolean!) { posts { id userId title user @include(if: $withUser) { id name email } } }",
+                Some(r#"{"withUser": true}"#),
+                false,
+            ),
+        },
+        Workload {
+            id: "ain",
+            label: "a·INTERNAL",
+            what: "a with an INTERNAL bearer token",
+            candidates: with(
+                "{ posts { id userId title user { id name email } } }",
+                None,
+                true,
+            ),
+        },
+        Workload {
+            id: "u",
+            label: "u",
+            what: "a union of 100 posts and 10 users",
+            candidates: one(
+                Deployment::Blog,
+                "{ feed { __typename ... on Post { id title } ... on User { id name } } }",
+                check_feed,
             ),
         },
         Workload {
@@ -332,6 +395,8 @@ fn workloads() -> Vec<Workload> {
                             districts { name population { total } complaintsByMonth { period received } } } \
                             catalog { coveragePct liveCoveragePct } }",
                     check: check_dashboard_readme,
+                    variables: None,
+                    internal: false,
                 },
                 Candidate {
                     deployment: Deployment::Trenggalek,
@@ -339,11 +404,15 @@ fn workloads() -> Vec<Workload> {
                             poverty { rate { year value } poorCount { year value } } \
                             districts { code name population { total male female density } } } }",
                     check: check_dashboard,
+                    variables: None,
+                    internal: false,
                 },
                 Candidate {
                     deployment: Deployment::Trenggalek,
                     query: "{ regency { districts { code name villages { code name } } } }",
                     check: check_districts_villages,
+                    variables: None,
+                    internal: false,
                 },
             ],
         },
@@ -357,12 +426,16 @@ fn workloads() -> Vec<Workload> {
                     query: "{ regency { villages { code name codes { kemendagriPlain } \
                             district { code name } population { total } } } }",
                     check: check_villages_repo,
+                    variables: None,
+                    internal: false,
                 },
                 Candidate {
                     deployment: Deployment::Villages,
                     query: "{ villages { code name codes { codePlain } district { code name } \
                             regency { code name } } }",
                     check: check_villages_bench,
+                    variables: None,
+                    internal: false,
                 },
             ],
         },
@@ -435,6 +508,55 @@ fn text<'a>(v: &'a Value, pointer: &str) -> Result<&'a str, String> {
 
 fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what()) }
+}
+
+/// The `[auth] jwt_secret` of the blog deployment (a bench secret, nothing to protect).
+const BENCH_SECRET: &str = "load-bench-secret-0123456789abcdef0123";
+
+/// `Authorization: Bearer` with an INTERNAL token for [`BENCH_SECRET`].
+fn internal_token() -> hyper::header::HeaderValue {
+    let token = simpul::auth::mint(
+        BENCH_SECRET,
+        simpul::access::Tier::Internal,
+        None,
+        Some("bench"),
+        Duration::from_secs(24 * 3600),
+        None,
+        None,
+    )
+    .expect("mint a bench token");
+    hyper::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("header value")
+}
+
+fn check_feed(v: &Value) -> Result<usize, String> {
+    let entries = list(
+        data(v)?,
+        "/feed",
+        (upstream::POSTS + upstream::USERS) as usize,
+    )?;
+    let mut posts = 0;
+    for e in entries {
+        match text(e, "/__typename")? {
+            "Post" => {
+                let id = int(e, "/id")?;
+                ensure(text(e, "/title")? == format!("post {id}"), || {
+                    format!("post {id} title")
+                })?;
+                posts += 1;
+            }
+            "User" => {
+                let id = int(e, "/id")?;
+                ensure(text(e, "/name")? == format!("User {id}"), || {
+                    format!("user {id} name")
+                })?;
+            }
+            other => return Err(format!("an entry of type {other}")),
+        }
+    }
+    ensure(posts == upstream::POSTS as usize, || {
+        format!("{posts} posts")
+    })?;
+    Ok(entries.len())
 }
 
 fn check_posts_with_users(v: &Value) -> Result<usize, String> {
@@ -784,9 +906,16 @@ impl Bench {
             let dir = self.dir(cand.deployment);
             let mut simpul = self.spawn_simpul(&dir, &[]);
             simpul.wait_ready("/readyz", self.ready_timeout()).await;
-            let request = Bytes::from(json!({ "query": cand.query }).to_string());
+            let request = match cand.variables {
+                Some(v) => {
+                    json!({ "query": cand.query, "variables": serde_json::from_str::<Value>(v).expect("variables") })
+                }
+                None => json!({ "query": cand.query }),
+            };
+            let request = Bytes::from(request.to_string());
+            let auth = cand.internal.then(internal_token);
             let before = self.upstream.calls();
-            let answer = client::once(simpul.addr, Method::POST, "/graphql", request.clone())
+            let answer = client::once_as(simpul.addr, auth.clone(), "/graphql", request.clone())
                 .await
                 .unwrap_or_else(|e| panic!("POST /graphql to Simpul failed: {e}"));
             let cold = self.upstream.calls() - before;
@@ -826,6 +955,7 @@ impl Bench {
                 body: request.clone(),
                 expect_len: answer.body.len(),
                 slack: 32,
+                auth,
             };
             if self.baseline.is_some() {
                 out.baseline = Some(
@@ -887,6 +1017,7 @@ impl Bench {
             body: request.clone(),
             expect_len: response.len(),
             slack: 0,
+            auth: None,
         };
         let conns = self.opts.connections;
         if !self.opts.warmup.is_zero() {
@@ -1263,8 +1394,10 @@ async fn run(opts: Options) -> ExitCode {
     } else {
         "[cache]\nresponse = false\n"
     };
+    // Workload ain sends a staff token; the others none.
+    let auth = format!("[auth]\njwt_secret = \"{BENCH_SECRET}\"\n");
     for (from, to, toml) in [
-        ("benches/deployments/blog", "blog", String::new()),
+        ("benches/deployments/blog", "blog", auth),
         (
             "benches/deployments/blog_cached",
             "blog_cached",

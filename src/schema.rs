@@ -14,8 +14,8 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql_parser::types::{BaseType, Type};
 
 use crate::access::View;
+use crate::blueprint::named;
 use crate::blueprint::{FieldDef, InputDef, TypeDefKind};
-use crate::compile::named;
 use crate::resolve::Engine;
 use crate::resolve::value::OutKind;
 

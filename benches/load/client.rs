@@ -27,6 +27,8 @@ pub struct Answer {
 pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
+    /// `Authorization` sent with every request, for workloads of a staff caller.
+    pub auth: Option<HeaderValue>,
 }
 
 impl Conn {
@@ -40,6 +42,7 @@ impl Conn {
         Ok(Conn {
             sender,
             host: HeaderValue::from_str(&addr.to_string())?,
+            auth: None,
         })
     }
 
@@ -57,6 +60,9 @@ impl Conn {
             .header(ACCEPT, HeaderValue::from_static("application/json"));
         if !body.is_empty() {
             req = req.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        if let Some(auth) = &self.auth {
+            req = req.header(hyper::header::AUTHORIZATION, auth.clone());
         }
         let req = req.body(Full::new(body))?;
         self.sender.ready().await?;
@@ -81,6 +87,18 @@ pub async fn once(
     Conn::open(addr).await?.send(method, path, body).await
 }
 
+/// [`once`] with an `Authorization` header.
+pub async fn once_as(
+    addr: SocketAddr,
+    auth: Option<HeaderValue>,
+    path: &str,
+    body: Bytes,
+) -> Result<Answer, BoxError> {
+    let mut c = Conn::open(addr).await?;
+    c.auth = auth;
+    c.send(Method::POST, path, body).await
+}
+
 /// What one load run is sent to and what a right answer looks like.
 #[derive(Clone)]
 pub struct Target {
@@ -90,6 +108,7 @@ pub struct Target {
     /// and cache state, so a 200 within `slack` bytes of it counts as right.
     pub expect_len: usize,
     pub slack: usize,
+    pub auth: Option<HeaderValue>,
 }
 
 /// The outcome of one load run.
@@ -159,7 +178,10 @@ async fn worker(target: Target, deadline: tokio::time::Instant) -> Run {
             Some(c) => c,
             None => match tokio::time::timeout_at(deadline, Conn::open(target.addr)).await {
                 Err(_) => break,
-                Ok(Ok(c)) => conn.insert(c),
+                Ok(Ok(mut c)) => {
+                    c.auth = target.auth.clone();
+                    conn.insert(c)
+                }
                 Ok(Err(_)) => {
                     run.failed += 1;
                     // Do not spin on a refused connection.

@@ -31,12 +31,30 @@ pub fn item(id: u64) -> Value {
     json!({ "id": id, "name": format!("item {id}"), "value": id as f64 * 0.5 })
 }
 
+/// `/feed`: the posts, each followed by its user on the user's first post, every entry
+/// naming its type in `kind` (a union's discriminator).
+fn feed_body() -> Bytes {
+    let mut entries = Vec::new();
+    for id in 1..=POSTS {
+        let mut p = post(id);
+        p["kind"] = json!("Post");
+        entries.push(p);
+        if id % 10 == 1 {
+            let mut u = user((id - 1) / 10 + 1);
+            u["kind"] = json!("User");
+            entries.push(u);
+        }
+    }
+    Bytes::from(Value::Array(entries).to_string())
+}
+
 fn items_body(n: u64) -> Bytes {
     Bytes::from(Value::Array((1..=n).map(item).collect()).to_string())
 }
 
 struct Bodies {
     posts: Bytes,
+    feed: Bytes,
     items: Bytes,
     items_1k: Bytes,
 }
@@ -52,6 +70,7 @@ impl Upstream {
         let hits = Arc::new(AtomicU64::new(0));
         let bodies = Arc::new(Bodies {
             posts: Bytes::from(Value::Array((1..=POSTS).map(post).collect()).to_string()),
+            feed: feed_body(),
             items: items_body(ITEMS),
             items_1k: items_body(1_000),
         });
@@ -102,6 +121,7 @@ fn handle(bodies: &Bodies, req: Request) -> Response {
     };
     match path {
         "/posts" => json_body(bodies.posts.clone()),
+        "/feed" => json_body(bodies.feed.clone()),
         "/users" => {
             let users: Vec<Value> = param("id")
                 .into_iter()

@@ -16,10 +16,9 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use serde_json::Value;
 
-use crate::config::{CachePolicy, CacheSettings};
+use crate::blueprint::settings::{CachePolicy, CacheSettings};
 use crate::connectors::{Call, Fetched, Source};
 use crate::error::SourceError;
-use crate::resolve::request::CacheState;
 pub use redis_l2::Invalidation;
 
 /// One cached upstream answer.
@@ -318,6 +317,24 @@ impl Cache {
     pub async fn usage(&self) -> (u64, u64) {
         self.l1.run_pending_tasks().await;
         (self.l1.entry_count(), self.l1.weighted_size())
+    }
+}
+
+/// Where an answer came from, as `extensions.sources` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CacheState {
+    Hit,
+    Miss,
+    Stale,
+}
+
+impl CacheState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheState::Hit => "HIT",
+            CacheState::Miss => "MISS",
+            CacheState::Stale => "STALE",
+        }
     }
 }
 

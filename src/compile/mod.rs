@@ -3,14 +3,14 @@
 
 pub mod directives;
 mod fields;
+mod health;
+mod interfaces;
 pub mod template;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
-use async_graphql_parser::types::{
-    BaseType, ServiceDocument, Type, TypeKind, TypeSystemDefinition,
-};
+use async_graphql_parser::types::{ServiceDocument, Type, TypeKind, TypeSystemDefinition};
 use async_graphql_parser::{Positioned, parse_schema};
 
 use crate::blueprint::{Blueprint, EnumValueDef, InputDef, TypeDef, TypeDefKind};
@@ -149,7 +149,7 @@ fn compile_schema(
             "subscriptions are not supported by this version",
         ));
     }
-    let add_sources = add_health_types(&query_type, &mut defs, &mut order);
+    let add_sources = health::add_types(&query_type, &mut defs, &mut order);
     if !defs.contains_key(&query_type) {
         diags.push(
             Diagnostic::new(
@@ -204,61 +204,11 @@ fn compile_schema(
             .find(|t| t.name == query_type)
             .map(|t| &mut t.kind)
     {
-        fields.push(sources_field());
+        fields.push(health::sources_field());
     }
     let bindings = std::mem::take(&mut cx.bindings);
-    check_interfaces(&types, diags, &kinds);
+    interfaces::check(&types, diags, &kinds);
     Some((query_type, mutation_type, types, bindings, connectors))
-}
-
-/// `Query.sources` and its types, added unless the schema has a `sources` query field.
-const HEALTH_SDL: &str = include_str!("sources.graphql");
-
-/// Adds the types of `Query.sources` to `defs`; true when the field is to be added.
-fn add_health_types(
-    query_type: &str,
-    defs: &mut HashMap<String, Positioned<async_graphql_parser::types::TypeDefinition>>,
-    order: &mut Vec<String>,
-) -> bool {
-    let has_sources = defs.get(query_type).is_some_and(|q| match &q.node.kind {
-        TypeKind::Object(o) => o.fields.iter().any(|f| f.node.name.node == "sources"),
-        _ => false,
-    });
-    let Ok(doc) = parse_schema(HEALTH_SDL) else {
-        return false;
-    };
-    if has_sources {
-        return false;
-    }
-    for def in doc.definitions {
-        if let TypeSystemDefinition::Type(t) = def {
-            let name = t.node.name.node.to_string();
-            if let std::collections::hash_map::Entry::Vacant(e) = defs.entry(name.clone()) {
-                order.push(name);
-                e.insert(t);
-            }
-        }
-    }
-    true
-}
-
-fn sources_field() -> crate::blueprint::FieldDef {
-    crate::blueprint::FieldDef {
-        name: "sources".into(),
-        description: Some(
-            "Kesehatan setiap sumber data OPD: status, keberhasilan terakhir, latensi, sirkuit"
-                .into(),
-        ),
-        deprecation: None,
-        ty: Type::new("[SourceHealth!]!").unwrap_or_else(|| Type {
-            base: BaseType::Named(async_graphql_value::Name::new("SourceHealth")),
-            nullable: false,
-        }),
-        args: Vec::new(),
-        plan: crate::blueprint::FieldPlan::Sources,
-        access: crate::access::Access::Public,
-        suppress_below: None,
-    }
 }
 
 /// What a named type is, for checks that need to know before its definition is compiled.
@@ -292,13 +242,7 @@ impl NamedKind {
     }
 }
 
-/// The innermost named type of `[[T!]]!`.
-pub fn named(ty: &Type) -> &str {
-    match &ty.base {
-        BaseType::Named(n) => n.as_str(),
-        BaseType::List(inner) => named(inner),
-    }
-}
+pub use crate::blueprint::named;
 
 fn merge_extension(
     base: &mut Positioned<async_graphql_parser::types::TypeDefinition>,
@@ -467,86 +411,6 @@ fn compile_type(
         access,
         at,
     })
-}
-
-/// Every object claiming an interface has its fields; unknown interfaces are reported.
-fn check_interfaces(
-    types: &[TypeDef],
-    diags: &mut Vec<Diagnostic>,
-    kinds: &HashMap<String, NamedKind>,
-) {
-    let interfaces: BTreeMap<&str, HashSet<&str>> = types
-        .iter()
-        .filter_map(|t| match &t.kind {
-            TypeDefKind::Interface { fields, .. } => Some((
-                t.name.as_str(),
-                fields.iter().map(|f| f.name.as_str()).collect(),
-            )),
-            _ => None,
-        })
-        .collect();
-    for t in types {
-        let (TypeDefKind::Object { fields, implements }
-        | TypeDefKind::Interface {
-            fields, implements, ..
-        }) = &t.kind
-        else {
-            continue;
-        };
-        for iface in implements {
-            if kinds.get(iface) != Some(&NamedKind::Interface) {
-                diags.push(Diagnostic::new(
-                    SCHEMA_FILE,
-                    t.at.0,
-                    t.at.1,
-                    format!(
-                        "type {} implements {iface}, which is not an interface",
-                        t.name
-                    ),
-                ));
-                continue;
-            }
-            let have: HashSet<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-            for missing in interfaces
-                .get(iface.as_str())
-                .into_iter()
-                .flatten()
-                .filter(|f| !have.contains(*f))
-            {
-                diags.push(Diagnostic::new(
-                    SCHEMA_FILE,
-                    t.at.0,
-                    t.at.1,
-                    format!(
-                        "type {} implements {iface} but has no field {missing}",
-                        t.name
-                    ),
-                ));
-            }
-            // A field the interface requires stays on the type in every view and is denied
-            // (null, FORBIDDEN) where the view may not read it: a non-null type would null
-            // the whole object instead.
-            let required = interfaces.get(iface.as_str());
-            for f in fields.iter().filter(|f| {
-                f.access != crate::access::Access::Public
-                    && !f.ty.nullable
-                    && required.is_some_and(|r| r.contains(f.name.as_str()))
-            }) {
-                diags.push(
-                    Diagnostic::new(
-                        SCHEMA_FILE,
-                        t.at.0,
-                        t.at.1,
-                        format!(
-                            "{}.{} is required by {iface} and marked @access: its type must be nullable",
-                            t.name, f.name
-                        ),
-                    )
-                    .hint("callers who may not read it get null with FORBIDDEN; with a non-null type they would lose the whole object"),
-                );
-            }
-        }
-    }
 }
 
 pub(crate) fn input_def(

@@ -1,52 +1,10 @@
-//! Placeholder templates: `{{args.X}}`, `{{parent.X}}`, `{{auth.X}}` inside SQL, paths,
-//! query values, headers and bodies.
+//! Parsing placeholder templates (the model is `blueprint::template`).
 //!
 //! A template is parsed once at startup into literal text and placeholders; the request
 //! path only substitutes values, and each connector decides how a value is inserted (a bound
 //! SQL parameter, a URL-encoded segment, an escaped JSON string).
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Args,
-    Parent,
-    Auth,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Args => "args",
-            Scope::Parent => "parent",
-            Scope::Auth => "auth",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Placeholder {
-    pub scope: Scope,
-    /// Dotted path after the scope: `{{parent.address.city}}` -> ["address", "city"].
-    pub path: Vec<String>,
-    /// Byte offset of `{{` in the template text (for diagnostics).
-    pub offset: usize,
-}
-
-impl Placeholder {
-    pub fn display(&self) -> String {
-        format!("{{{{{}.{}}}}}", self.scope.as_str(), self.path.join("."))
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Segment {
-    Text(String),
-    Var(Placeholder),
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Template {
-    pub segments: Vec<Segment>,
-}
+pub use crate::blueprint::template::{Placeholder, Scope, Segment, Template};
 
 /// A template syntax problem at a byte offset.
 #[derive(Debug, PartialEq, Eq)]

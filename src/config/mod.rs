@@ -5,10 +5,17 @@
 //! cannot silently turn a setting off.
 
 mod auth;
+mod connector;
+
+pub use crate::blueprint::settings::{
+    CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, DEFAULT_MAX_RESPONSE_BYTES,
+    HttpFormat, Limits, MAX_DEPTH_CEILING,
+};
 pub mod duration;
 pub mod env;
 
 pub use auth::{AuthFile, AuthSettings, check_jwt_secret};
+pub use connector::{load_connector, load_connectors};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -124,11 +131,6 @@ impl Default for LimitsFile {
     }
 }
 
-/// The deepest `max_depth` accepted. The parser refuses selection sets nested deeper than
-/// this anyway, and brackets may nest [`Limits::max_nesting`] deep, which the recursive
-/// parser and validator must survive on a worker thread's stack.
-pub const MAX_DEPTH_CEILING: usize = 64;
-
 /// One `connectors/NAME.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,20 +173,6 @@ pub struct CacheFile {
     pub stale_if_error: Option<String>,
 }
 
-/// A cache policy with parsed durations; all zero means off.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CachePolicy {
-    pub ttl: Duration,
-    pub stale_while_revalidate: Duration,
-    pub stale_if_error: Duration,
-}
-
-impl CachePolicy {
-    pub fn is_on(&self) -> bool {
-        !self.ttl.is_zero()
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerDbFile {
@@ -220,74 +208,6 @@ pub struct FileSourceFile {
     pub path: String,
 }
 
-/// The kind of a connector with its settings, env references expanded.
-#[derive(Clone, Debug)]
-pub enum ConnectorKind {
-    Postgres {
-        url: String,
-        max_connections: u32,
-    },
-    Mysql {
-        url: String,
-        max_connections: u32,
-    },
-    Sqlite {
-        path: String,
-        seed: Option<String>,
-        max_connections: u32,
-    },
-    Http {
-        base_url: String,
-        headers: Vec<(String, String)>,
-        format: HttpFormat,
-    },
-    File {
-        path: String,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HttpFormat {
-    Json,
-    BpsWebApi,
-}
-
-impl ConnectorKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ConnectorKind::Postgres { .. } => "postgres",
-            ConnectorKind::Mysql { .. } => "mysql",
-            ConnectorKind::Sqlite { .. } => "sqlite",
-            ConnectorKind::Http { .. } => "http",
-            ConnectorKind::File { .. } => "file",
-        }
-    }
-
-    pub fn is_sql(&self) -> bool {
-        !matches!(self, ConnectorKind::Http { .. })
-    }
-}
-
-/// A loaded, validated connector definition.
-#[derive(Clone, Debug)]
-pub struct ConnectorConfig {
-    pub name: String,
-    /// `connectors/NAME.toml`
-    pub file: String,
-    pub title: String,
-    pub opd: String,
-    pub timeout: Duration,
-    pub max_concurrency: usize,
-    pub retries: u32,
-    pub circuit_failures: u32,
-    pub circuit_open: Duration,
-    /// Largest upstream answer accepted, in bytes.
-    pub max_response_bytes: u64,
-    pub kind: ConnectorKind,
-    /// Default cache policy of its bindings (off unless `[cache]` sets a ttl).
-    pub cache: CachePolicy,
-}
-
 #[derive(Debug)]
 pub struct GatewayConfig {
     pub listen: Option<String>,
@@ -297,13 +217,6 @@ pub struct GatewayConfig {
     /// `[auth]` with `${env.X}` expanded; its values are checked (a diagnostic each) but
     /// kept as written, so the authenticator is built from one source.
     pub auth: AuthFile,
-}
-
-#[derive(Clone, Debug)]
-pub struct CacheSettings {
-    pub max_memory: u64,
-    pub response: bool,
-    pub redis_url: Option<String>,
 }
 
 /// "256MiB", "64MB", "1GiB", "1048576".
@@ -329,31 +242,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
     };
     Ok(n * mult)
-}
-
-/// `[limits]`, read: see [`LimitsFile`] for what each one bounds.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    pub max_depth: usize,
-    pub max_fields: usize,
-    pub max_aliases: usize,
-    pub max_root_fields: usize,
-    pub max_directives_per_field: usize,
-    pub max_tokens: usize,
-    pub max_operations: usize,
-    pub max_body_bytes: usize,
-    pub request_timeout: Duration,
-    pub max_in_flight: usize,
-    pub shutdown_grace: Duration,
-}
-
-impl Limits {
-    /// How deep selection sets, inline fragments, fragment spreads, arguments and input
-    /// values may nest together: 32 levels more than fields alone, which is plenty for
-    /// real operations and still shallow for the recursive parser and validator.
-    pub fn max_nesting(&self) -> usize {
-        self.max_depth.saturating_add(32)
-    }
 }
 
 /// Reads `simpul.toml` (optional) from `dir`.
@@ -454,225 +342,8 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
     }
 }
 
-/// What one upstream answer may weigh unless its connector says otherwise.
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
-
-/// Reads every `connectors/*.toml` in `dir`, sorted by name.
-pub fn load_connectors(
-    dir: &Path,
-    env: EnvLookup,
-    diags: &mut Vec<Diagnostic>,
-) -> Vec<ConnectorConfig> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir.join("connectors"))
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        let Some(name) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let file = format!("connectors/{name}.toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                diags.push(Diagnostic::new(&file, 1, 1, format!("cannot read: {e}")));
-                continue;
-            }
-        };
-        if let Some(c) = load_connector(&name, &file, &text, env, diags) {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Parses one connector file's text.
-pub fn load_connector(
-    name: &str,
-    file: &str,
-    text: &str,
-    env: EnvLookup,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<ConnectorConfig> {
-    let before = diags.len();
-    diags.extend(env::check_file(file, text, env));
-    let raw: ConnectorFile = parse_toml(file, text, diags)?;
-    let expand = |s: &str| env::expand(s, env).unwrap_or_default();
-    let at_table = |table: &str| {
-        let offset = text.find(&format!("[{table}]")).unwrap_or(0);
-        line_col(text, offset)
-    };
-    let mut kinds = Vec::new();
-    if let Some(pg) = &raw.postgres {
-        kinds.push(ConnectorKind::Postgres {
-            url: expand(&pg.url),
-            max_connections: pg.max_connections.unwrap_or(8),
-        });
-    }
-    if let Some(my) = &raw.mysql {
-        kinds.push(ConnectorKind::Mysql {
-            url: expand(&my.url),
-            max_connections: my.max_connections.unwrap_or(8),
-        });
-    }
-    if let Some(lite) = &raw.sqlite {
-        kinds.push(ConnectorKind::Sqlite {
-            path: expand(&lite.path),
-            seed: lite.seed.as_deref().map(expand),
-            max_connections: lite.max_connections.unwrap_or(4),
-        });
-    }
-    if let Some(http) = &raw.http {
-        let format = match http.format.as_deref() {
-            None | Some("json") => HttpFormat::Json,
-            Some("bps-webapi") => HttpFormat::BpsWebApi,
-            Some(other) => {
-                let (l, c) = at_table("http");
-                diags.push(
-                    Diagnostic::new(file, l, c, format!("unknown http format '{other}'"))
-                        .hint("use format = \"json\" or format = \"bps-webapi\""),
-                );
-                HttpFormat::Json
-            }
-        };
-        let base_url = expand(&http.base_url);
-        if !["http://", "https://", "file:"]
-            .iter()
-            .any(|p| base_url.starts_with(p))
-            && !http.base_url.contains("${env.")
-        {
-            let (l, c) = line_col(text, text.find("base_url").unwrap_or(0));
-            diags.push(
-                Diagnostic::new(
-                    file,
-                    l,
-                    c,
-                    format!("base_url '{base_url}' is not an http(s) URL"),
-                )
-                .hint("write base_url = \"https://host/prefix\", or file:DIR for JSON snapshots"),
-            );
-        }
-        kinds.push(ConnectorKind::Http {
-            base_url,
-            headers: http
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), expand(v)))
-                .collect(),
-            format,
-        });
-    }
-    if let Some(f) = &raw.file {
-        kinds.push(ConnectorKind::File {
-            path: expand(&f.path),
-        });
-    }
-    if raw.graphql.is_some() {
-        let (l, c) = at_table("graphql");
-        diags.push(
-            Diagnostic::new(
-                file,
-                l,
-                c,
-                "connector kind [graphql] is not supported by this version",
-            )
-            .hint("use [http] with method: \"POST\" and a body for now"),
-        );
-    }
-    let mut cache = CachePolicy::default();
-    if let Some(c) = &raw.cache {
-        let (l, col) = at_table("cache");
-        let mut parse =
-            |key: &str, value: &Option<String>| match value.as_deref().map(duration::parse) {
-                None => Duration::ZERO,
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    diags.push(Diagnostic::new(file, l, col, format!("cache.{key}: {e}")));
-                    Duration::ZERO
-                }
-            };
-        cache = CachePolicy {
-            ttl: parse("ttl", &c.ttl),
-            stale_while_revalidate: parse("stale_while_revalidate", &c.stale_while_revalidate),
-            stale_if_error: parse("stale_if_error", &c.stale_if_error),
-        };
-    }
-    let timeout = match raw.timeout.as_deref().map(duration::parse) {
-        None => Duration::from_secs(5),
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            let (l, c) = line_col(text, text.find("timeout").unwrap_or(0));
-            diags.push(Diagnostic::new(file, l, c, format!("timeout: {e}")));
-            Duration::from_secs(5)
-        }
-    };
-    let circuit_open = match raw.circuit_open.as_deref().map(duration::parse) {
-        None => Duration::from_secs(10),
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            let (l, c) = line_col(text, text.find("circuit_open").unwrap_or(0));
-            diags.push(Diagnostic::new(file, l, c, format!("circuit_open: {e}")));
-            Duration::from_secs(10)
-        }
-    };
-    let max_response_bytes = match raw.max_response_bytes.as_deref().map(parse_size) {
-        None => DEFAULT_MAX_RESPONSE_BYTES,
-        Some(Ok(n)) => n,
-        Some(Err(e)) => {
-            let (l, c) = line_col(text, text.find("max_response_bytes").unwrap_or(0));
-            diags.push(Diagnostic::new(
-                file,
-                l,
-                c,
-                format!("max_response_bytes: {e}"),
-            ));
-            DEFAULT_MAX_RESPONSE_BYTES
-        }
-    };
-    if kinds.len() != 1 && raw.graphql.is_none() {
-        diags.push(
-            Diagnostic::new(
-                file,
-                1,
-                1,
-                format!(
-                    "a connector file holds exactly one kind table, found {}",
-                    kinds.len()
-                ),
-            )
-            .hint("add one of [postgres] [mysql] [sqlite] [http] [file]"),
-        );
-    }
-    // Env and value problems are already reported; keep the connector so that bindings
-    // naming it are not also reported as naming an unknown connector.
-    let _ = before;
-    if kinds.len() != 1 {
-        return None;
-    }
-    Some(ConnectorConfig {
-        name: name.to_string(),
-        file: file.to_string(),
-        title: raw.title.unwrap_or_else(|| name.to_string()),
-        opd: raw.opd.unwrap_or_default(),
-        timeout,
-        max_concurrency: raw.max_concurrency.unwrap_or(32).max(1),
-        retries: raw.retries.unwrap_or(2),
-        circuit_failures: raw.circuit_failures.unwrap_or(5).max(1),
-        circuit_open,
-        max_response_bytes,
-        kind: kinds.pop()?,
-        cache,
-    })
-}
-
 /// Deserializes TOML, turning a parse error into a positioned diagnostic.
-fn parse_toml<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
     file: &str,
     text: &str,
     diags: &mut Vec<Diagnostic>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
-use crate::config::HttpFormat;
+use crate::blueprint::settings::HttpFormat;
 use crate::error::{ErrorCode, SourceError};
 
 /// Characters left as they are in a path segment or query value: RFC 3986 unreserved.

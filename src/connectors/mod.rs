@@ -18,7 +18,7 @@ use futures::future::{BoxFuture, Shared};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::config::{ConnectorConfig, ConnectorKind};
+use crate::blueprint::settings::{ConnectorConfig, ConnectorKind};
 use crate::error::{ErrorCode, SourceError};
 
 /// One value bound into a SQL statement.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Call, Param, Source};
-use crate::config::{CachePolicy, ConnectorConfig, ConnectorKind};
+use crate::blueprint::settings::{CachePolicy, ConnectorConfig, ConnectorKind};
 use crate::error::ErrorCode;
 
 /// A SQLite source of at most `max_connections`, each call bounded by `timeout`.
@@ -26,7 +26,7 @@ async fn sqlite(dir: &std::path::Path, max_connections: u32, timeout: Duration) 
         retries: 0,
         circuit_failures: 1000,
         circuit_open: Duration::from_secs(1),
-        max_response_bytes: crate::config::DEFAULT_MAX_RESPONSE_BYTES,
+        max_response_bytes: crate::blueprint::settings::DEFAULT_MAX_RESPONSE_BYTES,
         kind: ConnectorKind::Sqlite {
             path: "lite.db".into(),
             seed: Some("seed.sql".into()),
@@ -86,9 +86,21 @@ async fn a_pool_whose_connection_never_comes_back_is_replaced() {
 async fn a_busy_pool_is_not_taken_for_a_wedged_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = sqlite(dir.path(), 1, Duration::from_millis(1500)).await;
-    // Forty calls of ~60 ms for one connection: the last ones wait past their timeout, but
-    // a connection is handed out many times a second all along (even on a loaded machine).
-    let calls: Vec<_> = (0..40)
+    // Calls of ~60 ms for one connection, three timeouts' worth of them (measured, so a
+    // fast machine gets more): the last ones wait past their timeout, but a connection is
+    // handed out many times a second all along (even on a loaded machine).
+    source
+        .fetch(select(BUSY, -2), true)
+        .await
+        .expect("a first call");
+    let started = std::time::Instant::now();
+    source
+        .fetch(select(BUSY, -1), true)
+        .await
+        .expect("one call");
+    let one = started.elapsed().max(Duration::from_millis(1));
+    let n = (3 * 1500 / one.as_millis().max(1)).clamp(40, 2000) as i64;
+    let calls: Vec<_> = (0..n)
         .map(|k| {
             let source = source.clone();
             tokio::spawn(async move { source.fetch(select(BUSY, k), true).await })

@@ -16,8 +16,8 @@ use serde_json::Value;
 use super::input::Inputs;
 use super::{Abstract, Kind, PlanField, Selection};
 use crate::access::View;
+use crate::blueprint::named;
 use crate::blueprint::{FieldDef, FieldPlan, TypeDef, TypeDefKind};
-use crate::compile::named;
 use crate::resolve::Engine;
 use crate::resolve::value::{Out, OutKind};
 

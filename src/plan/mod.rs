@@ -8,10 +8,13 @@
 //! A plan is compiled once per combination of the values of the variables its
 //! `@include`/`@skip` read (usually none, so once).
 
+mod bound;
 mod build;
 mod exec;
 mod input;
 mod introspect;
+mod leaf;
+mod projection;
 mod write;
 
 use std::collections::HashMap;

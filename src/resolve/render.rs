@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::blueprint::template::{Placeholder, Scope, Segment, Template};
 use crate::blueprint::{Batch, HttpOperation};
-use crate::compile::template::{Placeholder, Scope, Segment, Template};
 use crate::connectors::http::{HttpCall, encode};
 use crate::connectors::sql::Dialect;
 use crate::connectors::{Call, Param};

@@ -88,22 +88,7 @@ impl BatchIndex {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CacheState {
-    Hit,
-    Miss,
-    Stale,
-}
-
-impl CacheState {
-    fn as_str(self) -> &'static str {
-        match self {
-            CacheState::Hit => "HIT",
-            CacheState::Miss => "MISS",
-            CacheState::Stale => "STALE",
-        }
-    }
-}
+pub use crate::cache::CacheState;
 
 struct Use {
     oldest: SystemTime,

@@ -2,6 +2,7 @@
 
 mod admin;
 mod graphql;
+mod http;
 mod limits;
 mod overload;
 

@@ -23,7 +23,7 @@ use sqlx::{AssertSqlSafe, SqlSafeStr};
 use tokio::time::Instant;
 
 use super::Param;
-use crate::config::{ConnectorConfig, ConnectorKind};
+use crate::blueprint::settings::{ConnectorConfig, ConnectorKind};
 use crate::error::{ErrorCode, SourceError};
 use rows::{mysql_row, pg_row, sqlite_row};
 

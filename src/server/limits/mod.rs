@@ -20,7 +20,7 @@ use std::fmt;
 
 use async_graphql_parser::types::ExecutableDocument;
 
-use crate::config::Limits;
+use crate::blueprint::settings::Limits;
 pub use scan::scan;
 
 /// Why a document is refused before any work.
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn the_deepest_document_the_scan_lets_through_parses_on_a_worker_stack() {
         let limits = Limits {
-            max_depth: crate::config::MAX_DEPTH_CEILING,
+            max_depth: crate::blueprint::settings::MAX_DEPTH_CEILING,
             ..defaults()
         };
         let n = limits.max_nesting();

@@ -3,7 +3,7 @@
 //! at its limit, so the scan's cost is bounded by the limits rather than by the text.
 
 use super::{Refused, over};
-use crate::config::Limits;
+use crate::blueprint::settings::Limits;
 
 /// Counts tokens and bracket nesting without parsing, stopping at the first limit passed,
 /// so that its cost is bounded by the limits rather than by the text.

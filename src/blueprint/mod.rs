@@ -7,8 +7,11 @@ use async_graphql_parser::types::Type;
 use async_graphql_value::ConstValue;
 
 use crate::access::Access;
-use crate::compile::template::{Placeholder, Template};
+pub mod settings;
+pub mod template;
+
 use crate::config::{CachePolicy, CacheSettings, ConnectorConfig, Limits};
+use template::{Placeholder, Template};
 
 #[derive(Debug)]
 pub struct Blueprint {
@@ -160,4 +163,12 @@ pub struct Batch {
     pub separator: Option<String>,
     /// Largest number of keys in one upstream call; larger levels are split.
     pub max_size: usize,
+}
+
+/// The innermost named type of `[[T!]]!`.
+pub fn named(ty: &Type) -> &str {
+    match &ty.base {
+        async_graphql_parser::types::BaseType::Named(n) => n.as_str(),
+        async_graphql_parser::types::BaseType::List(inner) => named(inner),
+    }
 }

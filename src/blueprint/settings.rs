@@ -1,0 +1,126 @@
+//! Settings the running gateway reads: the compiled form of simpul.toml's `[limits]` and
+//! `[cache]` and of each connector file, built by `config` at startup.
+
+use std::time::Duration;
+
+/// The deepest `max_depth` accepted. The parser refuses selection sets nested deeper than
+/// this anyway, and brackets may nest [`Limits::max_nesting`] deep, which the recursive
+/// parser and validator must survive on a worker thread's stack.
+pub const MAX_DEPTH_CEILING: usize = 64;
+
+/// A cache policy with parsed durations; all zero means off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CachePolicy {
+    pub ttl: Duration,
+    pub stale_while_revalidate: Duration,
+    pub stale_if_error: Duration,
+}
+
+impl CachePolicy {
+    pub fn is_on(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+}
+
+/// The kind of a connector with its settings, env references expanded.
+#[derive(Clone, Debug)]
+pub enum ConnectorKind {
+    Postgres {
+        url: String,
+        max_connections: u32,
+    },
+    Mysql {
+        url: String,
+        max_connections: u32,
+    },
+    Sqlite {
+        path: String,
+        seed: Option<String>,
+        max_connections: u32,
+    },
+    Http {
+        base_url: String,
+        headers: Vec<(String, String)>,
+        format: HttpFormat,
+    },
+    File {
+        path: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpFormat {
+    Json,
+    BpsWebApi,
+}
+
+impl ConnectorKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectorKind::Postgres { .. } => "postgres",
+            ConnectorKind::Mysql { .. } => "mysql",
+            ConnectorKind::Sqlite { .. } => "sqlite",
+            ConnectorKind::Http { .. } => "http",
+            ConnectorKind::File { .. } => "file",
+        }
+    }
+
+    pub fn is_sql(&self) -> bool {
+        !matches!(self, ConnectorKind::Http { .. })
+    }
+}
+
+/// A loaded, validated connector definition.
+#[derive(Clone, Debug)]
+pub struct ConnectorConfig {
+    pub name: String,
+    /// `connectors/NAME.toml`
+    pub file: String,
+    pub title: String,
+    pub opd: String,
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    pub retries: u32,
+    pub circuit_failures: u32,
+    pub circuit_open: Duration,
+    /// Largest upstream answer accepted, in bytes.
+    pub max_response_bytes: u64,
+    pub kind: ConnectorKind,
+    /// Default cache policy of its bindings (off unless `[cache]` sets a ttl).
+    pub cache: CachePolicy,
+}
+
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    pub max_memory: u64,
+    pub response: bool,
+    pub redis_url: Option<String>,
+}
+
+/// `[limits]`, read: see `config::LimitsFile` for what each one bounds.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_fields: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_directives_per_field: usize,
+    pub max_tokens: usize,
+    pub max_operations: usize,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_in_flight: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Limits {
+    /// How deep selection sets, inline fragments, fragment spreads, arguments and input
+    /// values may nest together: 32 levels more than fields alone, which is plenty for
+    /// real operations and still shallow for the recursive parser and validator.
+    pub fn max_nesting(&self) -> usize {
+        self.max_depth.saturating_add(32)
+    }
+}
+
+/// What one upstream answer may weigh unless its connector says otherwise.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;

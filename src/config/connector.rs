@@ -1,0 +1,217 @@
+//! `connectors/*.toml`: each file read, checked and expanded into a [`ConnectorConfig`].
+
+use super::*;
+
+/// Reads every `connectors/*.toml` in `dir`, sorted by name.
+pub fn load_connectors(
+    dir: &Path,
+    env: EnvLookup,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<ConnectorConfig> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir.join("connectors"))
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let Some(name) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let file = format!("connectors/{name}.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::new(&file, 1, 1, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if let Some(c) = load_connector(&name, &file, &text, env, diags) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Parses one connector file's text.
+pub fn load_connector(
+    name: &str,
+    file: &str,
+    text: &str,
+    env: EnvLookup,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ConnectorConfig> {
+    let before = diags.len();
+    diags.extend(env::check_file(file, text, env));
+    let raw: ConnectorFile = parse_toml(file, text, diags)?;
+    let expand = |s: &str| env::expand(s, env).unwrap_or_default();
+    let at_table = |table: &str| {
+        let offset = text.find(&format!("[{table}]")).unwrap_or(0);
+        line_col(text, offset)
+    };
+    let mut kinds = Vec::new();
+    if let Some(pg) = &raw.postgres {
+        kinds.push(ConnectorKind::Postgres {
+            url: expand(&pg.url),
+            max_connections: pg.max_connections.unwrap_or(8),
+        });
+    }
+    if let Some(my) = &raw.mysql {
+        kinds.push(ConnectorKind::Mysql {
+            url: expand(&my.url),
+            max_connections: my.max_connections.unwrap_or(8),
+        });
+    }
+    if let Some(lite) = &raw.sqlite {
+        kinds.push(ConnectorKind::Sqlite {
+            path: expand(&lite.path),
+            seed: lite.seed.as_deref().map(expand),
+            max_connections: lite.max_connections.unwrap_or(4),
+        });
+    }
+    if let Some(http) = &raw.http {
+        let format = match http.format.as_deref() {
+            None | Some("json") => HttpFormat::Json,
+            Some("bps-webapi") => HttpFormat::BpsWebApi,
+            Some(other) => {
+                let (l, c) = at_table("http");
+                diags.push(
+                    Diagnostic::new(file, l, c, format!("unknown http format '{other}'"))
+                        .hint("use format = \"json\" or format = \"bps-webapi\""),
+                );
+                HttpFormat::Json
+            }
+        };
+        let base_url = expand(&http.base_url);
+        if !["http://", "https://", "file:"]
+            .iter()
+            .any(|p| base_url.starts_with(p))
+            && !http.base_url.contains("${env.")
+        {
+            let (l, c) = line_col(text, text.find("base_url").unwrap_or(0));
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    l,
+                    c,
+                    format!("base_url '{base_url}' is not an http(s) URL"),
+                )
+                .hint("write base_url = \"https://host/prefix\", or file:DIR for JSON snapshots"),
+            );
+        }
+        kinds.push(ConnectorKind::Http {
+            base_url,
+            headers: http
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v)))
+                .collect(),
+            format,
+        });
+    }
+    if let Some(f) = &raw.file {
+        kinds.push(ConnectorKind::File {
+            path: expand(&f.path),
+        });
+    }
+    if raw.graphql.is_some() {
+        let (l, c) = at_table("graphql");
+        diags.push(
+            Diagnostic::new(
+                file,
+                l,
+                c,
+                "connector kind [graphql] is not supported by this version",
+            )
+            .hint("use [http] with method: \"POST\" and a body for now"),
+        );
+    }
+    let mut cache = CachePolicy::default();
+    if let Some(c) = &raw.cache {
+        let (l, col) = at_table("cache");
+        let mut parse =
+            |key: &str, value: &Option<String>| match value.as_deref().map(duration::parse) {
+                None => Duration::ZERO,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    diags.push(Diagnostic::new(file, l, col, format!("cache.{key}: {e}")));
+                    Duration::ZERO
+                }
+            };
+        cache = CachePolicy {
+            ttl: parse("ttl", &c.ttl),
+            stale_while_revalidate: parse("stale_while_revalidate", &c.stale_while_revalidate),
+            stale_if_error: parse("stale_if_error", &c.stale_if_error),
+        };
+    }
+    let timeout = match raw.timeout.as_deref().map(duration::parse) {
+        None => Duration::from_secs(5),
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            let (l, c) = line_col(text, text.find("timeout").unwrap_or(0));
+            diags.push(Diagnostic::new(file, l, c, format!("timeout: {e}")));
+            Duration::from_secs(5)
+        }
+    };
+    let circuit_open = match raw.circuit_open.as_deref().map(duration::parse) {
+        None => Duration::from_secs(10),
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            let (l, c) = line_col(text, text.find("circuit_open").unwrap_or(0));
+            diags.push(Diagnostic::new(file, l, c, format!("circuit_open: {e}")));
+            Duration::from_secs(10)
+        }
+    };
+    let max_response_bytes = match raw.max_response_bytes.as_deref().map(parse_size) {
+        None => DEFAULT_MAX_RESPONSE_BYTES,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            let (l, c) = line_col(text, text.find("max_response_bytes").unwrap_or(0));
+            diags.push(Diagnostic::new(
+                file,
+                l,
+                c,
+                format!("max_response_bytes: {e}"),
+            ));
+            DEFAULT_MAX_RESPONSE_BYTES
+        }
+    };
+    if kinds.len() != 1 && raw.graphql.is_none() {
+        diags.push(
+            Diagnostic::new(
+                file,
+                1,
+                1,
+                format!(
+                    "a connector file holds exactly one kind table, found {}",
+                    kinds.len()
+                ),
+            )
+            .hint("add one of [postgres] [mysql] [sqlite] [http] [file]"),
+        );
+    }
+    // Env and value problems are already reported; keep the connector so that bindings
+    // naming it are not also reported as naming an unknown connector.
+    let _ = before;
+    if kinds.len() != 1 {
+        return None;
+    }
+    Some(ConnectorConfig {
+        name: name.to_string(),
+        file: file.to_string(),
+        title: raw.title.unwrap_or_else(|| name.to_string()),
+        opd: raw.opd.unwrap_or_default(),
+        timeout,
+        max_concurrency: raw.max_concurrency.unwrap_or(32).max(1),
+        retries: raw.retries.unwrap_or(2),
+        circuit_failures: raw.circuit_failures.unwrap_or(5).max(1),
+        circuit_open,
+        max_response_bytes,
+        kind: kinds.pop()?,
+        cache,
+    })
+}
