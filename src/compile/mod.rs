@@ -1,6 +1,7 @@
 //! Startup only: `schema.graphql` + `connectors/*.toml` + `simpul.toml` -> [`Blueprint`],
 //! collecting every problem as a [`Diagnostic`] instead of stopping at the first.
 
+mod binding;
 pub mod directives;
 mod fields;
 mod health;
