@@ -934,6 +934,34 @@ impl Bench {
                     continue;
                 }
             };
+            if w.id == "a" {
+                // Operations never seen before (the same query under another text): each is
+                // validated, compiled and run, one after another on an idle server.
+                let mut times = Vec::new();
+                for i in 0..20 {
+                    let body = json!({ "query": format!("{}\n# first sight {i}", cand.query) });
+                    let started = std::time::Instant::now();
+                    let a = client::once_as(
+                        simpul.addr,
+                        None,
+                        "/graphql",
+                        Bytes::from(body.to_string()),
+                    )
+                    .await
+                    .expect("first-sight request");
+                    assert_eq!(a.status, StatusCode::OK, "first-sight answer");
+                    times.push(started.elapsed());
+                }
+                times.sort();
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                let note = format!(
+                    "first sight of a new operation: median {:.2} ms, max {:.2} ms (20 texts)",
+                    ms(times[times.len() / 2]),
+                    ms(times[times.len() - 1])
+                );
+                eprintln!("  {note}");
+                out.notes.push(note);
+            }
             out.failure = None;
             out.deployment = Some(cand.deployment);
             out.query = cand.query;

@@ -225,6 +225,24 @@ async fn fetch_children(cx: &Cx<'_>, sel: &Selection, level: &Level, root: bool)
     fetch_level(cx, sel, level, root).await
 }
 
+/// `__schema` or `__type`, answered by the view's async-graphql schema.
+async fn introspect(
+    cx: &Cx<'_>,
+    f: &async_graphql_parser::types::Field,
+    doc: &async_graphql_parser::types::ExecutableDocument,
+) -> Fetched {
+    let text = super::introspect::document(f, doc, cx.vars);
+    let response = cx.schema.execute(async_graphql::Request::new(text)).await;
+    let key = f.response_key().node.as_str();
+    let data = serde_json::to_value(&response.data).unwrap_or(Value::Null);
+    let errors = response
+        .errors
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    Fetched::Introspected(data.get(key).cloned().unwrap_or(Value::Null), errors)
+}
+
 /// Whether node `i` of a level is of the type `field` is selected on.
 fn applies(field: &PlanField, types: Option<&[Option<u16>]>, i: usize) -> bool {
     match (field.only, types) {
@@ -338,18 +356,9 @@ async fn fetch_field(
             let fetched = fetch_children(cx, children, &child, false).await;
             Fetched::Nested(Children::new(children, offsets, child, fetched))
         }
-        Kind::Introspection { field: f, doc } => {
-            let text = super::introspect::document(&f.node, doc, cx.vars);
-            let response = cx.schema.execute(async_graphql::Request::new(text)).await;
-            let key = f.node.response_key().node.as_str();
-            let data = serde_json::to_value(&response.data).unwrap_or(Value::Null);
-            let errors = response
-                .errors
-                .iter()
-                .filter_map(|e| serde_json::to_value(e).ok())
-                .collect();
-            Fetched::Introspected(data.get(key).cloned().unwrap_or(Value::Null), errors)
-        }
+        // Boxed: async-graphql's execution is a large future, and every other field's
+        // fetch would otherwise carry (and move) its size.
+        Kind::Introspection { field: f, doc } => introspect(cx, &f.node, doc).boxed().await,
         _ => Fetched::Nothing,
     }
 }
