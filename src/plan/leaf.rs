@@ -70,18 +70,7 @@ impl Writer<'_, '_> {
     ) -> Result<(), Null> {
         match (&ty.base, v) {
             (_, Value::Null) if ty.nullable => self.out.extend_from_slice(b"null"),
-            (_, Value::Null) => {
-                self.error(
-                    f,
-                    format!(
-                        "{}.{} is non-null but its source gave no value",
-                        f.owner, f.name
-                    ),
-                    ErrorCode::SourceBadResponse,
-                    None,
-                );
-                return Err(Null);
-            }
+            (_, Value::Null) => return self.no_value(f),
             (BaseType::List(inner), Value::Array(items)) => {
                 self.out.push(b'[');
                 for (k, item) in items.iter().enumerate() {

@@ -343,21 +343,22 @@ impl<'o, 'p> Writer<'o, 'p> {
         Ok(())
     }
 
-    /// No value at all for `f`.
+    /// No value at all for `f`: null, or an error where its type forbids null.
     pub(super) fn missing(&mut self, f: &PlanField) -> Result<(), Null> {
         if f.non_null {
-            self.error(
-                f,
-                format!(
-                    "{}.{} is non-null but its source gave no value",
-                    f.owner, f.name
-                ),
-                ErrorCode::SourceBadResponse,
-                None,
-            );
-            return Err(Null);
+            return self.no_value(f);
         }
         self.out.extend_from_slice(b"null");
         Ok(())
+    }
+
+    /// The error of a null in a non-null place of `f` (the field or a list item).
+    pub(super) fn no_value(&mut self, f: &PlanField) -> Result<(), Null> {
+        let message = format!(
+            "{}.{} is non-null but its source gave no value",
+            f.owner, f.name
+        );
+        self.error(f, message, ErrorCode::SourceBadResponse, None);
+        Err(Null)
     }
 }
