@@ -111,6 +111,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     pub max_in_flight: usize,
     pub shutdown_grace: Duration,
+    /// Most errors in one response.
+    pub max_errors: usize,
 }
 
 impl Limits {

@@ -111,6 +111,8 @@ pub struct LimitsFile {
     pub max_in_flight: usize,
     /// After SIGTERM, how long requests in progress may run before the process exits.
     pub shutdown_grace: String,
+    /// Most errors in one response; the rest are counted in a last one.
+    pub max_errors: usize,
 }
 
 impl Default for LimitsFile {
@@ -127,6 +129,7 @@ impl Default for LimitsFile {
             request_timeout: "30s".into(),
             max_in_flight: 1024,
             shutdown_grace: "10s".into(),
+            max_errors: 100,
         }
     }
 }
@@ -334,6 +337,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             max_directives_per_field: parsed.limits.max_directives_per_field,
             max_tokens: parsed.limits.max_tokens,
             max_operations: parsed.limits.max_operations,
+            max_errors: parsed.limits.max_errors.max(1),
             max_body_bytes: parsed.limits.max_body_bytes,
             request_timeout: timeout,
             max_in_flight: parsed.limits.max_in_flight.max(1),

@@ -16,7 +16,7 @@ pub(super) fn leaf_ahead(f: &PlanField, row: &Value, out: &mut Vec<u8>) -> Resul
     if f.kind.is_nested() {
         return Ok(false);
     }
-    let mut w = Writer::new(out);
+    let mut w = Writer::new(out, 1);
     w.leaf(f, row)?;
     match w.finish().is_empty() {
         true => Ok(true),

@@ -25,18 +25,37 @@ pub(super) struct Writer<'o, 'p> {
     pub(super) out: &'o mut Vec<u8>,
     pub(super) errors: Vec<Value>,
     pub(super) path: Vec<Seg<'p>>,
+    /// `[limits] max_errors`: past it errors are only counted, in `left_out`.
+    max_errors: usize,
+    left_out: usize,
 }
 
 impl<'o, 'p> Writer<'o, 'p> {
-    pub fn new(out: &'o mut Vec<u8>) -> Self {
+    pub fn new(out: &'o mut Vec<u8>, max_errors: usize) -> Self {
         Writer {
             out,
             errors: Vec::new(),
             path: Vec::new(),
+            max_errors,
+            left_out: 0,
         }
     }
 
-    pub fn finish(self) -> Vec<Value> {
+    /// The errors, the first `max_errors` of them, and then one that counts the rest (a
+    /// failed field under 200,000 parents is not 200,000 entries).
+    pub fn finish(mut self) -> Vec<Value> {
+        if self.left_out > 0 {
+            let code = self
+                .errors
+                .last()
+                .and_then(|e| e["extensions"]["code"].as_str())
+                .unwrap_or(ErrorCode::Internal.as_str())
+                .to_string();
+            self.errors.push(json!({
+                "message": format!("{} more errors like the ones above were left out ([limits] max_errors = {})", self.left_out, self.max_errors),
+                "extensions": { "code": code, "leftOut": self.left_out },
+            }));
+        }
         self.errors
     }
 
@@ -60,6 +79,10 @@ impl<'o, 'p> Writer<'o, 'p> {
         code: ErrorCode,
         connector: Option<&str>,
     ) {
+        if self.errors.len() >= self.max_errors {
+            self.left_out += 1;
+            return;
+        }
         let path: Vec<Value> = self
             .path
             .iter()

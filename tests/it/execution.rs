@@ -185,3 +185,25 @@ async fn variables_answer_the_same_on_first_sight_and_after() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_errors_of_one_response_are_bounded_and_the_rest_counted() {
+    let dir = copy_deployment(&repo_root().join("tests/conformance/deployment"));
+    std::fs::write(dir.path().join("simpul.toml"), "[limits]\nmax_errors = 2\n")
+        .expect("simpul.toml");
+    let app = TestApp::spawn(dir.path(), &[]).await;
+    let (status, body) = post(&app, "{ items { id downField } }", Value::Null).await;
+    let body: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(status, 200);
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(
+        errors.len(),
+        3,
+        "two kept and one that counts the rest: {body}"
+    );
+    assert_eq!(errors[1]["path"], json!(["items", 1, "downField"]));
+    assert_eq!(errors[2]["extensions"]["leftOut"], 1, "{body}");
+    assert_eq!(errors[2]["extensions"]["code"], "SOURCE_UNAVAILABLE");
+    assert_eq!(body["data"]["items"][2]["downField"], Value::Null);
+    assert_eq!(body["data"]["items"][2]["id"], "3");
+}
