@@ -152,7 +152,7 @@ fn fingerprint(path: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
 /// Reads every table of the files at `path`.
 pub fn read_tables(path: &Path) -> Result<Vec<Table>, String> {
     let list = files(path);
-    if list.is_empty() || !list[0].exists() {
+    if list.first().is_none_or(|f| !f.exists()) {
         return Err(format!(
             "{}: no CSV, XLSX or JSON file found",
             path.display()

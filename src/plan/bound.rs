@@ -170,7 +170,7 @@ pub(super) async fn bound_rows(
                     Some(Some(Err(i))) => Err(*i),
                     _ => Err(bound.error(SourceError::new(
                         ErrorCode::Internal,
-                        &engine.sources[binding.connector].name,
+                        &engine.source_name(binding),
                         "batch missing",
                     ))),
                 };

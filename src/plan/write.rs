@@ -48,7 +48,7 @@ impl<'o, 'p> Writer<'o, 'p> {
             let code = self
                 .errors
                 .last()
-                .and_then(|e| e["extensions"]["code"].as_str())
+                .and_then(|e| e.get("extensions")?.get("code")?.as_str())
                 .unwrap_or(ErrorCode::Internal.as_str())
                 .to_string();
             self.errors.push(json!({
@@ -91,10 +91,10 @@ impl<'o, 'p> Writer<'o, 'p> {
                 Seg::Index(i) => Value::from(*i),
             })
             .collect();
-        let mut ext = json!({ "code": code.as_str() });
-        if let Some(c) = connector {
-            ext["connector"] = json!(c);
-        }
+        let ext = match connector {
+            Some(c) => json!({ "code": code.as_str(), "connector": c }),
+            None => json!({ "code": code.as_str() }),
+        };
         self.errors.push(json!({
             "message": message,
             "locations": [{ "line": f.at.0, "column": f.at.1 }],

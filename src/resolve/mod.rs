@@ -2,6 +2,16 @@
 //!
 //! The resolvers here are what the dynamic schema calls. Property reads are synchronous
 //! (`FieldFuture::Value`, no boxed future); only bound fields go async.
+// The request path never panics: no unwrap, expect, indexing or panic (tests may).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod node;
 pub mod render;
@@ -32,6 +42,26 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The source `binding` calls (the compile checked its index: a missing one is an
+    /// internal error, not a panic).
+    pub fn source(&self, binding: &Binding) -> Result<&Arc<Source>, SourceError> {
+        self.sources.get(binding.connector).ok_or_else(|| {
+            SourceError::new(
+                ErrorCode::Internal,
+                &self.source_name(binding),
+                "connector missing",
+            )
+        })
+    }
+
+    /// The name of the connector `binding` calls, for errors.
+    pub fn source_name(&self, binding: &Binding) -> Arc<str> {
+        match self.sources.get(binding.connector) {
+            Some(s) => s.name.clone(),
+            None => binding.name.as_str().into(),
+        }
+    }
+
     pub fn new(blueprint: Arc<Blueprint>, sources: Vec<Arc<Source>>, cache: Arc<Cache>) -> Engine {
         let selects = blueprint
             .bindings
@@ -97,11 +127,16 @@ fn render(
     values: &Values,
     batch: Option<&BatchValues>,
 ) -> Result<crate::connectors::Call, SourceError> {
-    let source = &engine.sources[binding.connector];
+    let source = engine.source(binding)?;
     match &binding.operation {
         Operation::Sql { query } => Ok(render::sql(query, source.dialect(), values, batch)),
-        Operation::Http(op) => render::http(op, &engine.selects[binding.id], values, batch)
-            .map_err(|e| SourceError::new(ErrorCode::BadRequest, &source.name, e)),
+        Operation::Http(op) => {
+            let select = engine.selects.get(binding.id).ok_or_else(|| {
+                SourceError::new(ErrorCode::Internal, &source.name, "select missing")
+            })?;
+            render::http(op, select, values, batch)
+                .map_err(|e| SourceError::new(ErrorCode::BadRequest, &source.name, e))
+        }
     }
 }
 
@@ -124,7 +159,7 @@ async fn fetch(
     state: &Arc<RequestState>,
     call: crate::connectors::Call,
 ) -> GroupResult {
-    let source = engine.sources[binding.connector].clone();
+    let source = engine.source(binding)?.clone();
     let connector = binding.connector;
     if !binding.shareable {
         let result = source
@@ -216,7 +251,7 @@ pub(crate) async fn batched(
         let Ok(mut batches) = state.batches.lock() else {
             return Err(SourceError::new(
                 ErrorCode::Internal,
-                &engine.sources[binding.connector].name,
+                &engine.source_name(binding),
                 "batch table poisoned",
             ));
         };
@@ -237,7 +272,7 @@ async fn load_batch(
     let Some(batch) = &binding.batch else {
         return Err(SourceError::new(
             ErrorCode::Internal,
-            &engine.sources[binding.connector].name,
+            &engine.source_name(binding),
             "binding is not batched",
         ));
     };

@@ -270,7 +270,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Call
     {
         cache.insert(
             key,
-            bytes::Bytes::copy_from_slice(&body[data_start..]),
+            bytes::Bytes::copy_from_slice(body.get(data_start..).unwrap_or_default()),
             request_state.uses(),
             ttl,
             validity,
