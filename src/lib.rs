@@ -4,6 +4,18 @@
 //! Startup compiles a deployment directory (`schema.graphql`, `connectors/*.toml`,
 //! `simpul.toml`) into a [`blueprint::Blueprint`]; the server then only reads it.
 
+// No panics: no unwrap, expect, indexing or panic outside tests, on the request path and
+// at startup alike (a bad deployment is a diagnostic, never a crash).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod access;
 pub mod auth;
 pub mod blueprint;

@@ -56,7 +56,9 @@ impl Cx<'_> {
             );
             return None;
         };
-        let kind = &self.connectors[connector].kind;
+        let connectors = self.connectors;
+        let conn = connectors.get(connector)?;
+        let kind = &conn.kind;
         if is_sql != kind.is_sql() {
             let mut diag = args.diag_at(
                 connector_at,
@@ -126,9 +128,7 @@ impl Cx<'_> {
             .any(|(t, ..)| t.placeholders().any(|p| p.scope == Scope::Auth));
         // A call with side effects is never served from a cache.
         let cache = if shareable {
-            f.cache
-                .or(self.type_cache)
-                .unwrap_or(self.connectors[connector].cache)
+            f.cache.or(self.type_cache).unwrap_or(conn.cache)
         } else {
             CachePolicy::default()
         };
@@ -249,8 +249,9 @@ impl Cx<'_> {
     ) {
         for p in t.placeholders() {
             let (l, c) = position_in(at, text, p.offset);
+            let first = p.path.first().map(String::as_str).unwrap_or_default();
             match p.scope {
-                Scope::Args if !f.args.iter().any(|a| a == &p.path[0]) => {
+                Scope::Args if !f.args.iter().any(|a| a == first) => {
                     self.diags.push(
                         Diagnostic::new(
                             args.file,
@@ -264,7 +265,7 @@ impl Cx<'_> {
                             ),
                         )
                         .hint(if f.args.is_empty() {
-                            format!("declare it: {}({}: String)", f.field, p.path[0])
+                            format!("declare it: {}({first}: String)", f.field)
                         } else {
                             format!("arguments of {}: {}", f.field, f.args.join(", "))
                         }),
@@ -399,7 +400,7 @@ fn in_list(t: &Template, p: &Placeholder) -> bool {
         .iter()
         .position(|s| matches!(s, Segment::Var(v) if v == p));
     let Some(idx) = idx else { return false };
-    let before = match idx.checked_sub(1).map(|i| &t.segments[i]) {
+    let before = match idx.checked_sub(1).and_then(|i| t.segments.get(i)) {
         Some(Segment::Text(s)) => s.trim_end().to_ascii_uppercase(),
         _ => return false,
     };
