@@ -15,51 +15,22 @@ pub(super) fn pg_row(row: &PgRow) -> Value {
             Value::Null
         } else {
             match col.type_info().name() {
-                "BOOL" => row
-                    .try_get::<bool, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "INT2" => row
-                    .try_get::<i16, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "INT4" => row
-                    .try_get::<i32, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "INT8" => row
-                    .try_get::<i64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "FLOAT4" => row
-                    .try_get::<f32, _>(i)
-                    .map(|f| Value::from(f64::from(f)))
-                    .unwrap_or(Value::Null),
-                "FLOAT8" => row
-                    .try_get::<f64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "NUMERIC" => row
-                    .try_get::<sqlx::types::Decimal, _>(i)
-                    .map(decimal)
-                    .unwrap_or(Value::Null),
+                "BOOL" => cell::<_, bool>(row, i, Value::from),
+                "INT2" => cell::<_, i16>(row, i, Value::from),
+                "INT4" => cell::<_, i32>(row, i, Value::from),
+                "INT8" => cell::<_, i64>(row, i, Value::from),
+                "FLOAT4" => cell::<_, f32>(row, i, |f| Value::from(f64::from(f))),
+                "FLOAT8" => cell::<_, f64>(row, i, Value::from),
+                "NUMERIC" => cell::<_, sqlx::types::Decimal>(row, i, decimal),
                 "JSON" | "JSONB" => row.try_get::<Value, _>(i).unwrap_or(Value::Null),
-                "DATE" => row
-                    .try_get::<chrono::NaiveDate, _>(i)
-                    .map(|d| Value::from(d.to_string()))
-                    .unwrap_or(Value::Null),
-                "TIMESTAMP" => row
-                    .try_get::<chrono::NaiveDateTime, _>(i)
-                    .map(|d| Value::from(d.format("%Y-%m-%dT%H:%M:%S").to_string()))
-                    .unwrap_or(Value::Null),
-                "TIMESTAMPTZ" => row
-                    .try_get::<chrono::DateTime<chrono::Utc>, _>(i)
-                    .map(|d| Value::from(d.to_rfc3339()))
-                    .unwrap_or(Value::Null),
-                _ => row
-                    .try_get::<String, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
+                "DATE" => cell::<_, chrono::NaiveDate>(row, i, |d| Value::from(d.to_string())),
+                "TIMESTAMP" => cell::<_, chrono::NaiveDateTime>(row, i, |d| {
+                    Value::from(d.format("%Y-%m-%dT%H:%M:%S").to_string())
+                }),
+                "TIMESTAMPTZ" => cell::<_, chrono::DateTime<chrono::Utc>>(row, i, |d| {
+                    Value::from(d.to_rfc3339())
+                }),
+                _ => cell::<_, String>(row, i, Value::from),
             }
         };
         map.insert(col.name().to_string(), v);
@@ -76,39 +47,19 @@ pub(super) fn mysql_row(row: &MySqlRow) -> Value {
         } else {
             let ty = col.type_info().name();
             match ty {
-                "BOOLEAN" => row
-                    .try_get::<bool, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => row
-                    .try_get::<i64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                t if t.ends_with("UNSIGNED") => row
-                    .try_get::<u64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "FLOAT" => row
-                    .try_get::<f32, _>(i)
-                    .map(|f| Value::from(f64::from(f)))
-                    .unwrap_or(Value::Null),
-                "DOUBLE" => row
-                    .try_get::<f64, _>(i)
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                "DECIMAL" => row
-                    .try_get::<sqlx::types::Decimal, _>(i)
-                    .map(decimal)
-                    .unwrap_or(Value::Null),
+                "BOOLEAN" => cell::<_, bool>(row, i, Value::from),
+                "TINYINT" | "SMALLINT" | "INT" | "MEDIUMINT" | "BIGINT" | "YEAR" => {
+                    cell::<_, i64>(row, i, Value::from)
+                }
+                t if t.ends_with("UNSIGNED") => cell::<_, u64>(row, i, Value::from),
+                "FLOAT" => cell::<_, f32>(row, i, |f| Value::from(f64::from(f))),
+                "DOUBLE" => cell::<_, f64>(row, i, Value::from),
+                "DECIMAL" => cell::<_, sqlx::types::Decimal>(row, i, decimal),
                 "JSON" => row.try_get::<Value, _>(i).unwrap_or(Value::Null),
-                "DATE" => row
-                    .try_get::<chrono::NaiveDate, _>(i)
-                    .map(|d| Value::from(d.to_string()))
-                    .unwrap_or(Value::Null),
-                "DATETIME" | "TIMESTAMP" => row
-                    .try_get::<chrono::NaiveDateTime, _>(i)
-                    .map(|d| Value::from(d.format("%Y-%m-%dT%H:%M:%S").to_string()))
-                    .unwrap_or(Value::Null),
+                "DATE" => cell::<_, chrono::NaiveDate>(row, i, |d| Value::from(d.to_string())),
+                "DATETIME" | "TIMESTAMP" => cell::<_, chrono::NaiveDateTime>(row, i, |d| {
+                    Value::from(d.format("%Y-%m-%dT%H:%M:%S").to_string())
+                }),
                 _ => row
                     .try_get::<String, _>(i)
                     .map(Value::from)
@@ -151,6 +102,16 @@ pub(super) fn sqlite_row(row: &SqliteRow) -> Value {
         map.insert(col.name().to_string(), v);
     }
     Value::Object(map)
+}
+
+/// Column `i` of `row` decoded as `T` and turned into JSON; null when it does not decode.
+fn cell<'r, R, T>(row: &'r R, i: usize, json: impl FnOnce(T) -> Value) -> Value
+where
+    R: Row,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    row.try_get::<T, _>(i).map(json).unwrap_or(Value::Null)
 }
 
 /// DECIMAL/NUMERIC as a JSON number (GraphQL Float), integral values as integers.
