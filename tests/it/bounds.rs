@@ -101,9 +101,11 @@ async fn past_max_in_flight_clients_get_503_at_once_and_health_keeps_answering()
         "no client waited in a queue: {:?}",
         started.elapsed()
     );
+    // Two seconds, not one: the suite runs this beside other tests on two cores, and one
+    // full run saw 1.03 s. A probe queued behind 2,000 requests would take far longer.
     let slowest = health.await.expect("health");
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < Duration::from_secs(2),
         "/healthz took {slowest:?}"
     );
 }
