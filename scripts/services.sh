@@ -61,6 +61,9 @@ missing=()
 pg_up || [[ -n "$(pg_version)" ]] || missing+=(postgresql)
 mysql_up || [[ -x /usr/sbin/mariadbd ]] || missing+=(mariadb-server)
 redis_up || have redis-server || missing+=(redis-server)
+# Node.js runs the GraphQL-over-HTTP audit (tests/audit) against the gateway.
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

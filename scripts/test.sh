@@ -14,6 +14,10 @@ export SIMPUL_TEST_PG_URL="${SIMPUL_TEST_PG_URL:-postgres://postgres@127.0.0.1:5
 export SIMPUL_TEST_MYSQL_URL="${SIMPUL_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}"
 export SIMPUL_TEST_REDIS_URL="${SIMPUL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 
+# The GraphQL-over-HTTP audit's packages, pinned by tests/audit/package-lock.json.
+step "npm ci (tests/audit)"
+npm ci --prefix tests/audit --no-audit --no-fund --loglevel=error
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -56,6 +56,15 @@ impl View {
         }
     }
 
+    /// The tier of the callers who read through this view.
+    pub fn tier(&self) -> Tier {
+        match self {
+            View::Public => Tier::Public,
+            View::Internal => Tier::Internal,
+            View::Restricted(_) => Tier::Restricted,
+        }
+    }
+
     /// `@suppress(below:)` hides small counts from callers below INTERNAL only.
     pub fn suppresses(&self) -> bool {
         matches!(self, View::Public)

@@ -183,6 +183,9 @@ pub fn build(engine: &Engine, view: &View) -> Result<Schema, String> {
     // Depth, fields and directives are checked before a document reaches the schema
     // (`server::limits`), in linear time; async-graphql's own checks expand fragments. Its
     // recursion check stays, as the bound of its recursive validator.
+    if !bp.security.suggestions.contains(&view.tier()) {
+        builder = builder.disable_suggestions();
+    }
     builder
         .limit_recursive_depth(bp.limits.max_nesting())
         .finish()

@@ -23,6 +23,8 @@ pub struct Blueprint {
     pub limits: Limits,
     /// `[auth]`: the bearer tokens accepted.
     pub auth: crate::config::AuthFile,
+    /// `[security]`: CORS, CSRF, introspection per tier, persisted operations, rate limits.
+    pub security: crate::config::Security,
     pub listen: Option<String>,
     pub cache: CacheSettings,
     pub admin_token: Option<String>,

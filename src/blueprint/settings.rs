@@ -94,6 +94,11 @@ pub struct ConnectorConfig {
 pub struct CacheSettings {
     pub max_memory: u64,
     pub response: bool,
+    /// Bytes the compiled plans of all views may hold together (`plan_memory`).
+    pub plan_memory: u64,
+    /// Operations whose text is longer are planned on every request, never kept
+    /// (`plan_max_text`): a flood of distinct long texts cannot fill the plan caches.
+    pub plan_max_text: usize,
     pub redis_url: Option<String>,
 }
 
@@ -113,6 +118,10 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Most errors in one response.
     pub max_errors: usize,
+    /// Most estimated cost of one operation (`plan::cost`).
+    pub max_cost: u64,
+    /// Items a list is taken to hold when no size argument says.
+    pub default_list_size: u64,
 }
 
 impl Limits {

@@ -51,6 +51,7 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
                 connectors,
                 limits: gateway.limits,
                 auth: gateway.auth,
+                security: gateway.security,
                 listen: gateway.listen,
                 cache: gateway.cache,
                 admin_token: gateway.admin_token,

@@ -6,6 +6,7 @@
 
 mod auth;
 mod connector;
+mod security;
 
 pub use crate::blueprint::settings::{
     CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, DEFAULT_MAX_RESPONSE_BYTES,
@@ -16,6 +17,7 @@ pub mod env;
 
 pub use auth::{AuthFile, AuthSettings, check_jwt_secret};
 pub use connector::{load_connector, load_connectors};
+pub use security::{Rate, Security, SecurityFile, parse_rate};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,6 +43,10 @@ pub struct GatewayFile {
     /// `[auth]`: the bearer tokens accepted; none unless a secret or a JWKS is set.
     #[serde(default)]
     pub auth: AuthFile,
+    /// `[security]`: CORS, CSRF prevention, introspection per tier, persisted operations,
+    /// the PUBLIC safelist and rate limits.
+    #[serde(default)]
+    pub security: SecurityFile,
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -54,6 +60,11 @@ pub struct GatewayCacheFile {
     pub response: bool,
     /// Optional second level shared by every instance.
     pub redis: Option<RedisFile>,
+    /// Memory the compiled plans of every view may hold together, e.g. "64MiB".
+    pub plan_memory: String,
+    /// Operations longer than this (e.g. "32KiB") are planned on every request and never
+    /// kept, nor their responses.
+    pub plan_max_text: String,
 }
 
 impl Default for GatewayCacheFile {
@@ -62,6 +73,8 @@ impl Default for GatewayCacheFile {
             max_memory: "256MiB".into(),
             response: true,
             redis: None,
+            plan_memory: "64MiB".into(),
+            plan_max_text: "32KiB".into(),
         }
     }
 }
@@ -113,6 +126,12 @@ pub struct LimitsFile {
     pub shutdown_grace: String,
     /// Most errors in one response; the rest are counted in a last one.
     pub max_errors: usize,
+    /// Most estimated cost of one operation: every field counts 1 for each value it may
+    /// produce, lists multiplying what they hold (see `default_list_size`).
+    pub max_cost: u64,
+    /// How many items a list is taken to hold when no `first`, `last`, `limit`, `top` or
+    /// `take` argument says.
+    pub default_list_size: u64,
 }
 
 impl Default for LimitsFile {
@@ -130,6 +149,8 @@ impl Default for LimitsFile {
             max_in_flight: 1024,
             shutdown_grace: "10s".into(),
             max_errors: 100,
+            max_cost: 100_000,
+            default_list_size: 20,
         }
     }
 }
@@ -220,6 +241,7 @@ pub struct GatewayConfig {
     /// `[auth]` with `${env.X}` expanded; its values are checked (a diagnostic each) but
     /// kept as written, so the authenticator is built from one source.
     pub auth: AuthFile,
+    pub security: Security,
 }
 
 /// "256MiB", "64MB", "1GiB", "1048576".
@@ -302,6 +324,14 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         ));
         256 << 20
     });
+    let mut size = |key: &str, text: &str, default: u64| {
+        parse_size(text).unwrap_or_else(|e| {
+            diags.push(Diagnostic::new(file, 1, 1, format!("cache.{key}: {e}")));
+            default
+        })
+    };
+    let plan_memory = size("plan_memory", &parsed.cache.plan_memory, 64 << 20);
+    let plan_max_text = size("plan_max_text", &parsed.cache.plan_max_text, 32 << 10);
     let expand = |s: &str| env::expand(s, env).unwrap_or_default();
     let auth = AuthFile {
         jwt_secret: parsed.auth.jwt_secret.as_deref().map(expand),
@@ -315,11 +345,24 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         let (line, col) = line_col(text, text.find("[auth]").unwrap_or(0));
         diags.push(Diagnostic::new(file, line, col, e));
     }
+    let security = parsed.security.check(dir).unwrap_or_else(|problems| {
+        let text = text.as_deref().unwrap_or_default();
+        let (line, col) = line_col(text, text.find("[security").unwrap_or(0));
+        diags.extend(
+            problems
+                .into_iter()
+                .map(|p| Diagnostic::new(file, line, col, p)),
+        );
+        Security::default()
+    });
     GatewayConfig {
         auth,
+        security,
         cache: CacheSettings {
             max_memory,
             response: parsed.cache.response,
+            plan_memory,
+            plan_max_text: usize::try_from(plan_max_text).unwrap_or(usize::MAX),
             redis_url: parsed.cache.redis.as_ref().map(|r| expand(&r.url)),
         },
         admin_token: parsed
@@ -338,6 +381,8 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             max_tokens: parsed.limits.max_tokens,
             max_operations: parsed.limits.max_operations,
             max_errors: parsed.limits.max_errors.max(1),
+            max_cost: parsed.limits.max_cost,
+            default_list_size: parsed.limits.default_list_size.max(1),
             max_body_bytes: parsed.limits.max_body_bytes,
             request_timeout: timeout,
             max_in_flight: parsed.limits.max_in_flight.max(1),

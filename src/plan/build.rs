@@ -234,6 +234,20 @@ impl<'a> Builder<'a> {
                     self.field(def, &group)?
                 }
             };
+            let size = match fields.iter().find(|d| d.name == name) {
+                Some(d) if matches!(d.ty.base, async_graphql_parser::types::BaseType::List(_)) => {
+                    let default = self.engine.blueprint.limits.default_list_size;
+                    match &kind {
+                        Kind::Bound { args, var_args, .. } => super::cost::Size::of_list(
+                            args.as_object(),
+                            var_args.iter().map(|v| (v.name.as_str(), &v.value)),
+                            default,
+                        ),
+                        _ => super::cost::Size::of_list(None, [], default),
+                    }
+                }
+                _ => super::cost::Size::One,
+            };
             let non_null = match name {
                 "__typename" | "__schema" => true,
                 "__type" => false,
@@ -254,6 +268,7 @@ impl<'a> Builder<'a> {
                 non_null,
                 at: (first.pos.line, first.pos.column),
                 owner: ty.name.as_str().into(),
+                size,
             });
         }
         Ok(out)

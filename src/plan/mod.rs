@@ -10,6 +10,7 @@
 
 mod bound;
 mod build;
+mod cost;
 mod exec;
 mod input;
 mod introspect;
@@ -135,10 +136,34 @@ pub struct Planner {
     unnamed: moka::sync::Cache<Arc<str>, Arc<Plan>, rustc_hash::FxBuildHasher>,
     /// Operations picked by name, by text and name.
     named: moka::sync::Cache<(Arc<str>, Arc<str>), Arc<Plan>, rustc_hash::FxBuildHasher>,
+    /// Texts longer than this are planned on every request, never kept.
+    max_text: usize,
+}
+
+/// What a kept plan is taken to weigh per byte of its text (the text, its parsed document and
+/// the compiled selections) and on top of it, so that the caches stay within their budget
+/// in bytes. An upper estimate: see `plan_weight_bounds_the_memory_of_a_plan`.
+const WEIGHT_PER_TEXT_BYTE: usize = 16;
+const WEIGHT_BASE: usize = 4096;
+
+fn weight(text: &str) -> u32 {
+    u32::try_from(
+        text.len()
+            .saturating_mul(WEIGHT_PER_TEXT_BYTE)
+            .saturating_add(WEIGHT_BASE),
+    )
+    .unwrap_or(u32::MAX)
 }
 
 impl Planner {
-    pub fn new(engine: Arc<Engine>, view: View, schema: async_graphql::dynamic::Schema) -> Planner {
+    /// A planner whose kept plans weigh at most `budget` bytes (half for operations sent
+    /// with a name, half for those without).
+    pub fn new(
+        engine: Arc<Engine>,
+        view: View,
+        schema: async_graphql::dynamic::Schema,
+        budget: u64,
+    ) -> Planner {
         let types = engine
             .blueprint
             .types
@@ -146,17 +171,21 @@ impl Planner {
             .enumerate()
             .map(|(i, t)| (t.name.clone(), i))
             .collect();
+        let max_text = engine.blueprint.cache.plan_max_text;
         Planner {
             engine,
             view,
             types,
             schema,
             unnamed: moka::sync::Cache::builder()
-                .max_capacity(4096)
+                .max_capacity(budget / 2)
+                .weigher(|k: &Arc<str>, _: &Arc<Plan>| weight(k))
                 .build_with_hasher(rustc_hash::FxBuildHasher),
             named: moka::sync::Cache::builder()
-                .max_capacity(4096)
+                .max_capacity(budget / 2)
+                .weigher(|k: &(Arc<str>, Arc<str>), _: &Arc<Plan>| weight(&k.0))
                 .build_with_hasher(rustc_hash::FxBuildHasher),
+            max_text,
         }
     }
 
@@ -176,7 +205,14 @@ impl Planner {
         }
     }
 
-    /// Keeps the plan of `doc`, which async-graphql validated against this view.
+    /// Whether plans and responses of `query` may be kept: not when it is longer than
+    /// `[cache] plan_max_text`.
+    pub fn keeps(&self, query: &str) -> bool {
+        query.len() <= self.max_text
+    }
+
+    /// Keeps the plan of `doc`, which async-graphql validated against this view (unless the
+    /// text is too long to keep).
     pub fn insert(
         &self,
         query: &str,
@@ -202,9 +238,11 @@ impl Planner {
             replayable: std::sync::atomic::AtomicBool::new(true),
             size_hint: Default::default(),
         });
-        match operation {
-            None => self.unnamed.insert(query.into(), plan.clone()),
-            Some(name) => self.named.insert((query.into(), name.into()), plan.clone()),
+        if self.keeps(query) {
+            match operation {
+                None => self.unnamed.insert(query.into(), plan.clone()),
+                Some(name) => self.named.insert((query.into(), name.into()), plan.clone()),
+            }
         }
         Ok(plan)
     }
@@ -228,6 +266,12 @@ impl Planner {
             engine: &self.engine,
             types: &self.types,
         }
+    }
+
+    /// The estimated cost of running `plan` with these variables (`cost`).
+    pub fn cost(&self, plan: &Plan, vars: &Map<String, Value>) -> Result<u64, String> {
+        let root = plan.variant(self, vars)?;
+        Ok(cost::of(&root, vars))
     }
 
     /// Runs `plan`, appending its `data` to `out`; returns its errors.
@@ -321,6 +365,8 @@ struct PlanField {
     at: (usize, usize),
     /// The type the field is selected on, for messages.
     owner: Arc<str>,
+    /// How many values the field may hold, for the operation's estimated cost.
+    size: cost::Size,
 }
 
 /// An argument that reads operation variables, coerced per request.

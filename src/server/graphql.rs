@@ -1,6 +1,7 @@
 //! GraphQL over HTTP (graphql-over-http spec): content negotiation, the 4xx the spec asks
 //! for, GET never running a mutation, and `extensions.sources` on every response.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,16 +9,18 @@ use std::time::Duration;
 use async_graphql_parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::http::{
-    MediaType, Params, PostHead, negotiate, not_acceptable, over_limit, params, params_from_slice,
-    request_error, request_errors, respond, too_long,
+    self, MediaType, Params, PostHead, csrf_refused, negotiate, not_acceptable, over_limit, params,
+    params_from_slice, preflighted, request_error, request_errors, respond, too_long,
 };
 use super::limits;
+use super::persisted::Refusal;
 use crate::auth::Caller;
 use crate::cache::response::{ResponseCache, Validity};
 use crate::error::ErrorCode;
@@ -28,6 +31,8 @@ pub async fn post(State(state): State<AppState>, head: PostHead, body: Bytes) ->
     let Some(media) = head.media else {
         return not_acceptable();
     };
+    // Only `application/json`: a page cannot send it cross-site without a preflight, so this
+    // is also the CSRF defence of POST.
     if !head.json {
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -35,26 +40,27 @@ pub async fn post(State(state): State<AppState>, head: PostHead, body: Bytes) ->
         )
             .into_response();
     }
-    let caller = match authenticate(&state, head.authorization.as_ref()).await {
+    let caller = match admit(&state, head.authorization.as_ref(), head.ip).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     match params_from_slice(&body) {
-        Ok(p) => execute(&state, media, p, caller).await,
+        Ok(p) => execute(&state, media, p, caller, false).await,
         Err(msg) => request_error(media, msg),
     }
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
+pub async fn get(State(state): State<AppState>, parts: Parts) -> Response {
+    let headers = &parts.headers;
+    let query: HashMap<String, String> = match Query::try_from_uri(&parts.uri) {
+        Ok(Query(q)) => q,
+        Err(_) => HashMap::new(),
+    };
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
-    if wants_html && !query.contains_key("query") {
+    if wants_html && !query.contains_key("query") && !query.contains_key("extensions") {
         return Html(
             async_graphql::http::GraphiQLSource::build()
                 .endpoint("/graphql")
@@ -63,11 +69,14 @@ pub async fn get(
         )
         .into_response();
     }
-    let Some(media) = negotiate(&headers) else {
+    let Some(media) = negotiate(headers) else {
         return not_acceptable();
     };
+    if state.engine.blueprint.security.csrf_prevention && !preflighted(headers) {
+        return csrf_refused();
+    }
     let mut body = serde_json::Map::new();
-    for key in ["query", "operationName"] {
+    for key in ["query", "operationName", "documentId"] {
         if let Some(v) = query.get(key) {
             body.insert(key.into(), Value::String(v.clone()));
         }
@@ -89,27 +98,37 @@ pub async fn get(
         Ok(p) => p,
         Err(msg) => return request_error(media, msg),
     };
-    // Finding the operation's type parses the text: the scan makes that safe first.
-    if let Err(refused) = limits::scan(&p.query, &state.engine.blueprint.limits) {
-        return over_limit(media, &refused);
-    }
-    if let Some(kind) = operation_kind(&p.query, p.operation_name.as_deref())
-        && kind != OperationType::Query
-    {
-        let mut r = (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "GET runs queries only: send mutations with POST",
-        )
-            .into_response();
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return r;
-    }
-    let caller = match authenticate(&state, headers.get(header::AUTHORIZATION)).await {
+    let ip = http::client_ip(&parts, &state);
+    let caller = match admit(&state, headers.get(header::AUTHORIZATION), ip).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    execute(&state, media, p, caller).await
+    execute(&state, media, p, caller, true).await
+}
+
+/// The caller a request's `Authorization` names, within its rate limit. A token that does
+/// not verify is refused with 401, a caller past its budget with 429, before anything is
+/// parsed or run.
+async fn admit(
+    state: &AppState,
+    authorization: Option<&HeaderValue>,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Caller, Response> {
+    let caller = authenticate(state, authorization).await?;
+    if let Err(wait) = state.rates.check(&caller, ip) {
+        let body = json!({ "errors": [{ "message": format!("too many requests: try again in {} s", wait.as_secs().max(1)), "extensions": { "code": ErrorCode::RateLimited.as_str() } }] });
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, body.to_string()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        // Rounded up: a client that waits this long finds its budget refilled.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        return Err(r);
+    }
+    Ok(caller)
 }
 
 /// The caller a request's `Authorization` names; a token that does not verify is refused
@@ -135,6 +154,59 @@ async fn authenticate(
     }
 }
 
+/// The text to run: the request's own, or the persisted operation it names; for a GET,
+/// only a query (405 otherwise).
+fn operation_text<'a>(
+    state: &AppState,
+    media: MediaType,
+    p: &mut Params<'a>,
+    caller: &Caller,
+    is_get: bool,
+) -> Result<Cow<'a, str>, Box<Response>> {
+    let query = match state
+        .persisted
+        .resolve(&caller.view, p.query.take(), p.persisted.as_deref())
+    {
+        Ok(q) => q,
+        Err(Refusal::NotFound) => {
+            return Err(Box::new(request_errors(
+                media,
+                vec![
+                    json!({ "message": Refusal::NotFound.message(), "extensions": { "code": ErrorCode::BadRequest.as_str() } }),
+                ],
+            )));
+        }
+        Err(refusal @ Refusal::NotListed) => {
+            let body = json!({ "errors": [{ "message": refusal.message(), "extensions": { "code": ErrorCode::Forbidden.as_str() } }] });
+            return Err(Box::new(respond(
+                StatusCode::FORBIDDEN,
+                media,
+                body.to_string().into_bytes(),
+            )));
+        }
+        Err(refusal) => return Err(Box::new(request_error(media, refusal.message()))),
+    };
+    if is_get {
+        // Finding the operation's type parses the text: the scan makes that safe first.
+        if let Err(refused) = limits::scan(&query, &state.engine.blueprint.limits) {
+            return Err(Box::new(over_limit(media, &refused)));
+        }
+        if let Some(kind) = operation_kind(&query, p.operation_name.as_deref())
+            && kind != OperationType::Query
+        {
+            let mut r = (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "GET runs queries only: send mutations with POST",
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return Err(Box::new(r));
+        }
+    }
+    Ok(query)
+}
+
 /// The type of the operation that would run, when the document parses.
 fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
     let doc = async_graphql_parser::parse_query(query).ok()?;
@@ -151,22 +223,37 @@ fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
 /// The plan of the operation in `p` for this view: cached, or (on first sight) admitted by
 /// `[limits]`, validated by async-graphql against the view's schema, and compiled.
 async fn plan(
+    state: &AppState,
     planner: &crate::plan::Planner,
     media: MediaType,
+    query: &str,
     p: &Params<'_>,
-    limits: &crate::blueprint::settings::Limits,
 ) -> Result<Arc<crate::plan::Plan>, Response> {
-    if let Some(plan) = planner.get(&p.query, p.operation_name.as_deref()) {
+    if let Some(plan) = planner.get(query, p.operation_name.as_deref()) {
         return Ok(plan);
     }
-    let doc = match limits::admit(&p.query, limits) {
+    let bp = &state.engine.blueprint;
+    let doc = match limits::admit(query, &bp.limits) {
         Ok(doc) => doc,
         Err(refused) => return Err(over_limit(media, &refused)),
     };
+    let tier = planner.view().tier();
+    if let Some(doc) = &doc
+        && !bp.security.introspection.contains(&tier)
+        && limits::introspects(doc)
+    {
+        let message = format!("introspection is disabled for {} callers", planner.view());
+        return Err(request_errors(
+            media,
+            vec![
+                json!({ "message": message, "extensions": { "code": ErrorCode::BadRequest.as_str() } }),
+            ],
+        ));
+    }
     // Validated without the request's variables: their values are checked by the plan's
     // coercion, the same on every request.
     let mut request =
-        async_graphql::Request::new(p.query.to_string()).data(crate::schema::ValidateOnly);
+        async_graphql::Request::new(query.to_string()).data(crate::schema::ValidateOnly);
     if let Some(doc) = &doc {
         request.set_parsed_query(doc.clone());
     }
@@ -192,14 +279,24 @@ async fn plan(
         }
     };
     planner
-        .insert(&p.query, p.operation_name.as_deref(), doc)
+        .insert(query, p.operation_name.as_deref(), doc)
         .map_err(|e| request_error(media, &e))
 }
 
-async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Caller) -> Response {
+async fn execute(
+    state: &AppState,
+    media: MediaType,
+    mut p: Params<'_>,
+    caller: Caller,
+    is_get: bool,
+) -> Response {
+    let query = match operation_text(state, media, &mut p, &caller, is_get) {
+        Ok(q) => q,
+        Err(r) => return *r,
+    };
     let planner = state.planner(&caller.view);
     let limits = &state.engine.blueprint.limits;
-    let plan = match plan(planner, media, &p, limits).await {
+    let plan = match plan(state, planner, media, &query, &p).await {
         Ok(plan) => plan,
         Err(response) => return response,
     };
@@ -213,12 +310,26 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Call
             return request_errors(media, errors);
         }
     };
+    let cost = match planner.cost(&plan, &vars) {
+        Ok(cost) => cost,
+        Err(gap) => return cannot_execute(media, &gap),
+    };
+    if cost > limits.max_cost {
+        let refused = limits::Refused::Over {
+            limit: "max_cost",
+            max: usize::try_from(limits.max_cost).unwrap_or(usize::MAX),
+            found: format!("an estimated cost of {cost}"),
+        };
+        return over_limit(media, &refused);
+    }
+    let cost = p.wants_cost.then_some(cost);
     // An operation whose plan reads a binding without a cache policy (or the caller) is
     // never replayed: skip building its response key.
-    let response_key = match (&state.responses, plan.replayable() && plan.is_query()) {
+    let keep = plan.replayable() && plan.is_query() && planner.keeps(&query);
+    let response_key = match (&state.responses, keep) {
         (Some(_), true) => Some(ResponseCache::key(
             planner.view(),
-            &p.query,
+            &query,
             p.operation_name.as_deref(),
             p.variables.as_ref(),
         )),
@@ -241,7 +352,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Call
         body.extend_from_slice(&hit.data);
         body.extend_from_slice(b",\"extensions\":{\"sources\":");
         write_cached_sources(&hit.uses, &state.engine.sources, &mut body);
-        body.extend_from_slice(b"}}");
+        end_extensions(&mut body, cost);
         return respond(StatusCode::OK, media, body);
     }
     let request_state = Arc::new(RequestState::new(caller.claims));
@@ -251,16 +362,7 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Call
     let run = planner.run(&plan, &vars, &request_state, &mut body);
     let errors = match tokio::time::timeout(limits.request_timeout, run).await {
         Err(_) => return too_long(media),
-        Ok(Err(gap)) => {
-            tracing::error!(reason = %gap, "operation cannot be executed");
-            let message = format!("this operation cannot be executed: {gap}");
-            return request_errors(
-                media,
-                vec![
-                    json!({ "message": message, "extensions": { "code": ErrorCode::Internal.as_str() } }),
-                ],
-            );
-        }
+        Ok(Err(gap)) => return cannot_execute(media, &gap),
         Ok(Ok(errors)) => errors,
     };
     plan.note_replayable(!request_state.never_cacheable());
@@ -282,7 +384,26 @@ async fn execute(state: &AppState, media: MediaType, p: Params<'_>, caller: Call
     }
     body.extend_from_slice(b",\"extensions\":{\"sources\":");
     request_state.write_sources(&state.engine.sources, &mut body);
-    body.extend_from_slice(b"}}");
+    end_extensions(&mut body, cost);
     plan.note_size(body.len());
     respond(StatusCode::OK, media, body)
+}
+
+/// Closes `extensions` (after `sources`) and the response, with the cost when asked for.
+fn end_extensions(body: &mut Vec<u8>, cost: Option<u64>) {
+    if let Some(cost) = cost {
+        body.extend_from_slice(b",\"cost\":");
+        body.extend_from_slice(itoa::Buffer::new().format(cost).as_bytes());
+    }
+    body.extend_from_slice(b"}}");
+}
+
+/// An operation the executor cannot run (a gap in it, never the client's fault): INTERNAL.
+fn cannot_execute(media: MediaType, gap: &str) -> Response {
+    tracing::error!(reason = %gap, "operation cannot be executed");
+    let message = format!("this operation cannot be executed: {gap}");
+    request_errors(
+        media,
+        vec![json!({ "message": message, "extensions": { "code": ErrorCode::Internal.as_str() } })],
+    )
 }

@@ -2,11 +2,13 @@
 //! and the status codes the spec asks for.
 
 use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::AppState;
 use super::limits::Refused;
 use crate::error::ErrorCode;
 
@@ -70,14 +72,15 @@ pub(super) fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Re
     r
 }
 
-/// A request-level failure: no `data`, 400 under graphql-response+json, 200 under JSON.
+/// A request that is not a GraphQL request (a body that is not JSON, parameters of the wrong
+/// type): 400 whatever the client accepts, as the GraphQL-over-HTTP spec recommends.
 pub(super) fn request_error(media: MediaType, message: &str) -> Response {
-    let status = match media {
-        MediaType::GraphqlResponse => StatusCode::BAD_REQUEST,
-        MediaType::Json => StatusCode::OK,
-    };
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": ErrorCode::BadRequest.as_str() } }] });
-    respond(status, media, body.to_string().into_bytes())
+    respond(
+        StatusCode::BAD_REQUEST,
+        media,
+        body.to_string().into_bytes(),
+    )
 }
 
 /// A document over one of `[limits]`: 400 under either media type, because nothing of it
@@ -105,9 +108,14 @@ pub(super) fn not_acceptable() -> Response {
 }
 
 pub(super) struct Params<'a> {
-    pub query: Cow<'a, str>,
+    /// `None` when the client sent only the id of a persisted operation.
+    pub query: Option<Cow<'a, str>>,
     pub operation_name: Option<Cow<'a, str>>,
     pub variables: Option<Value>,
+    /// `extensions.persistedQuery.sha256Hash`, or `documentId`.
+    pub persisted: Option<String>,
+    /// `extensions.cost`: the client asks for the operation's estimated cost.
+    pub wants_cost: bool,
 }
 
 /// The request parameters as most clients send them, read without building a JSON tree;
@@ -122,17 +130,22 @@ struct Borrowed<'a> {
     variables: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     extensions: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "documentId", default)]
+    document_id: Option<serde::de::IgnoredAny>,
 }
 
 pub(super) fn params_from_slice(body: &[u8]) -> Result<Params<'_>, &'static str> {
     if let Ok(b) = serde_json::from_slice::<Borrowed>(body)
         && body.first() == Some(&b'{')
         && b.extensions.is_none()
+        && b.document_id.is_none()
     {
         return Ok(Params {
-            query: b.query,
+            query: Some(b.query),
             operation_name: b.operation_name,
             variables: b.variables.map(Value::Object),
+            persisted: None,
+            wants_cost: false,
         });
     }
     match serde_json::from_slice(body) {
@@ -141,15 +154,15 @@ pub(super) fn params_from_slice(body: &[u8]) -> Result<Params<'_>, &'static str>
     }
 }
 
-/// Checks the GraphQL request parameters the spec defines.
+/// Checks the GraphQL request parameters the spec defines, and the extensions Simpul reads.
 pub(super) fn params(body: Value) -> Result<Params<'static>, &'static str> {
     let Value::Object(mut map) = body else {
         return Err("the request body must be a JSON object");
     };
     let query = match map.remove("query") {
-        Some(Value::String(q)) => Cow::Owned(q),
+        Some(Value::String(q)) => Some(Cow::Owned(q)),
+        None | Some(Value::Null) => None,
         Some(_) => return Err("'query' must be a string"),
-        None => return Err("the request has no 'query'"),
     };
     let operation_name = match map.remove("operationName") {
         None | Some(Value::Null) => None,
@@ -161,15 +174,79 @@ pub(super) fn params(body: Value) -> Result<Params<'static>, &'static str> {
         Some(v @ Value::Object(_)) => Some(v),
         Some(_) => return Err("'variables' must be an object"),
     };
+    let mut persisted = match map.remove("documentId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id),
+        Some(_) => return Err("'documentId' must be a string"),
+    };
+    let mut wants_cost = false;
     match map.remove("extensions") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        None | Some(Value::Null) => {}
+        Some(Value::Object(ext)) => {
+            if let Some(pq) = ext.get("persistedQuery") {
+                match (pq.get("version"), pq.get("sha256Hash")) {
+                    (Some(v), Some(Value::String(hash))) if v == 1 => {
+                        persisted = Some(hash.clone())
+                    }
+                    _ => {
+                        return Err(
+                            "'extensions.persistedQuery' must be {\"version\": 1, \"sha256Hash\": \"…\"}",
+                        );
+                    }
+                }
+            }
+            wants_cost = ext.get("cost").is_some_and(|c| c == true);
+        }
         Some(_) => return Err("'extensions' must be an object"),
+    }
+    if query.is_none() && persisted.is_none() {
+        return Err("the request has no 'query'");
     }
     Ok(Params {
         query,
         operation_name,
         variables,
+        persisted,
+        wants_cost,
     })
+}
+
+/// Whether a browser must have asked the server (CORS preflight) before sending this
+/// request: it has a content type other than the three a form can send, or one of the
+/// headers that clients add for this purpose. Without it a cross-site page could make a
+/// visitor's browser send the request (CSRF).
+pub(super) fn preflighted(headers: &HeaderMap) -> bool {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let simple = matches!(
+        content_type.as_deref(),
+        None | Some("text/plain" | "application/x-www-form-urlencoded" | "multipart/form-data")
+    );
+    !simple
+        || PREFLIGHT_HEADERS
+            .iter()
+            .any(|h| headers.get(*h).is_some_and(|v| !v.is_empty()))
+}
+
+/// Headers a page cannot send cross-site without a preflight; Apollo clients send them.
+pub(super) const PREFLIGHT_HEADERS: [&str; 2] =
+    ["apollo-require-preflight", "x-apollo-operation-name"];
+
+pub(super) fn csrf_refused() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        "this request could be a cross-site request forgery: send it with content-type \
+         application/json, or with a header `apollo-require-preflight: true`",
+    )
+        .into_response()
 }
 
 /// What `POST /graphql` needs of the request head, read in place (the `HeaderMap`
@@ -178,14 +255,15 @@ pub struct PostHead {
     pub media: Option<MediaType>,
     pub json: bool,
     pub authorization: Option<HeaderValue>,
+    pub ip: Option<IpAddr>,
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PostHead {
+impl axum::extract::FromRequestParts<AppState> for PostHead {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _state: &S,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let content_type = parts
             .headers
@@ -197,8 +275,30 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PostHead {
             media: negotiate(&parts.headers),
             json: essence.eq_ignore_ascii_case(JSON),
             authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
+            ip: client_ip(parts, state),
         })
     }
+}
+
+/// The client's address: the last entry of `[security] client_ip_header` when set (what the
+/// trusted proxy appended), else the connection's peer.
+pub(super) fn client_ip(parts: &axum::http::request::Parts, state: &AppState) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let Some(name) = &state.engine.blueprint.security.client_ip_header else {
+        return peer;
+    };
+    parts
+        .headers
+        .get_all(name.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .rfind(|v| !v.trim().is_empty())
+        .and_then(|v| v.trim().parse().ok())
+        .or(peer)
 }
 
 /// Request errors (nothing ran): 400 under graphql-response+json, 200 under JSON, no `data`.

@@ -5,6 +5,8 @@ mod graphql;
 mod http;
 mod limits;
 mod overload;
+mod persisted;
+mod rate;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -44,6 +46,10 @@ pub struct Shared {
     pub planners: Vec<crate::plan::Planner>,
     /// Verifies bearer tokens.
     pub auth: crate::auth::Authenticator,
+    /// Rate limits per client and tier.
+    rates: rate::Limits,
+    /// Automatic persisted queries and the PUBLIC safelist.
+    persisted: persisted::Persisted,
 }
 
 impl Shared {
@@ -94,15 +100,24 @@ impl AppState {
         }
         let cache = crate::cache::Cache::new(&blueprint.cache).await;
         let engine = Arc::new(Engine::new(blueprint, sources, cache));
+        let views = views(&engine.blueprint);
+        // The plan budget is shared by every view, PUBLIC included.
+        let budget = engine.blueprint.cache.plan_memory / (views.len() as u64 + 1);
         let public = crate::plan::Planner::new(
             engine.clone(),
             View::Public,
             crate::schema::build(&engine, &View::Public)?,
+            budget,
         );
         let mut planners = Vec::new();
-        for view in views(&engine.blueprint) {
+        for view in views {
             let schema = crate::schema::build(&engine, &view)?;
-            planners.push(crate::plan::Planner::new(engine.clone(), view, schema));
+            planners.push(crate::plan::Planner::new(
+                engine.clone(),
+                view,
+                schema,
+                budget,
+            ));
         }
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(5))
@@ -114,12 +129,16 @@ impl AppState {
                 engine.blueprint.cache.max_memory / 4,
             ))
         });
+        let rates = rate::Limits::new(&engine.blueprint.security);
+        let persisted = persisted::Persisted::new(&engine.blueprint.security);
         Ok(AppState(Arc::new(Shared {
             engine,
             responses,
             public,
             planners,
             auth,
+            rates,
+            persisted,
         })))
     }
 }
@@ -128,12 +147,14 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.engine.blueprint.limits.max_body_bytes;
     let in_progress = overload::InProgress::new(state.engine.blueprint.limits.max_in_flight);
     // Health, readiness and admin stay outside the bound: they answer while it is full.
+    let cors = cors(&state.engine.blueprint.security);
     let graphql = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .layer(axum::middleware::from_fn_with_state(
             in_progress,
             overload::bounded,
-        ));
+        ))
+        .layer(cors);
     Router::new()
         .merge(graphql)
         .route("/healthz", get(|| async { "ok" }))
@@ -145,6 +166,32 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/cache", get(admin::stats))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// CORS for `/graphql`: the origins of `[security] cors_origins` may call it from their
+/// pages, with a token and the headers GraphQL clients send; others get no grant (their
+/// browser refuses), and the preflight is answered either way.
+fn cors(security: &crate::config::Security) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins = if security.cors_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            security
+                .cors_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    let mut headers = vec![header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT];
+    headers.extend(http::PREFLIGHT_HEADERS.map(HeaderName::from_static));
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(headers)
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 /// Ready once the schema is built. Sources being down does not make the gateway unready:
@@ -165,13 +212,16 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "simpul listening");
     let grace = state.engine.blueprint.limits.shutdown_grace;
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown().await;
-            tracing::info!(?grace, "shutting down: no new connections");
-            overload::exit_after(grace);
-        })
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown().await;
+        tracing::info!(?grace, "shutting down: no new connections");
+        overload::exit_after(grace);
+    })
+    .await
 }
 
 async fn shutdown() {

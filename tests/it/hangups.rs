@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{
     TestApp, Upstream, copy_deployment, dashboard_operations, mysql_url, pg_url, repo_root,
+    without_rate_limits,
 };
 
 /// Sends `query` and closes the connection `after` it, before the answer: with a reset
@@ -283,6 +284,8 @@ async fn bursts_of_clients_that_hang_up_leave_every_trenggalek_source_answering(
         "[admin]\ntoken = \"${env.ADMIN_TOKEN}\"\n",
     )
     .expect("simpul.toml");
+    // Hundreds of clients, all on 127.0.0.1: one address, one budget.
+    without_rate_limits(dir.path());
     let token = "burst-test-token";
     let app = TestApp::spawn(dir.path(), &[("ADMIN_TOKEN", token)]).await;
     let addr = app.url.trim_start_matches("http://").to_string();

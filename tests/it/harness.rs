@@ -50,7 +50,9 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
-            let _ = axum::serve(listener, simpul::server::router(state)).await;
+            let app = simpul::server::router(state)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, app).await;
         });
         TestApp {
             url: format!("http://{addr}"),
@@ -275,6 +277,17 @@ impl Upstream {
 }
 
 /// Copies a deployment directory (schema, connectors, data) into a fresh temporary one.
+/// Turns the rate limits of the deployment in `dir` off: for tests that are one client
+/// sending hundreds of requests at once (the access matrix, bursts of hang-ups).
+pub fn without_rate_limits(dir: &Path) {
+    let file = dir.join("simpul.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+    text.push_str(
+        "\n[security.rate_limits]\npublic = \"off\"\ninternal = \"off\"\nrestricted = \"off\"\n",
+    );
+    std::fs::write(&file, text).expect("write simpul.toml");
+}
+
 pub fn copy_deployment(src: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_dir(src, dir.path());

@@ -59,18 +59,22 @@ async fn negotiates_the_response_media_type() {
     assert_eq!(s, 406);
 }
 
+/// Not a GraphQL request (unparsable JSON, parameters of the wrong type): 400 whatever the
+/// client accepts. A GraphQL request that fails (parse, validation): 400 under
+/// graphql-response+json, 200 under legacy JSON, as the spec recommends.
 #[tokio::test]
-async fn request_errors_are_400_under_graphql_response_json_and_200_under_json() {
+async fn request_errors_answer_as_the_spec_recommends() {
     let app = app().await;
-    for body in [
+    let not_graphql = [
         "{not json",
+        "[]",
         r#"{"query": 1}"#,
         r#"{"variables": {}}"#,
         r#"{"query":"{ greet }","variables":"x"}"#,
         r#"{"query":"{ greet }","operationName":3}"#,
-        r#"{"query":"{ nope }"}"#,
-        r#"{"query":"{ greet"}"#,
-    ] {
+    ];
+    let failing = [r#"{"query":"{ nope }"}"#, r#"{"query":"{ greet"}"#];
+    for body in not_graphql.iter().chain(&failing) {
         let (s, _, b) = post(&app, Some("application/graphql-response+json"), body).await;
         assert_eq!(s, 400, "{body}: {b}");
         assert!(
@@ -82,7 +86,8 @@ async fn request_errors_are_400_under_graphql_response_json_and_200_under_json()
             "{body}"
         );
         let (s, _, b) = post(&app, Some("application/json"), body).await;
-        assert_eq!(s, 200, "{body}");
+        let expected = if not_graphql.contains(body) { 400 } else { 200 };
+        assert_eq!(s, expected, "{body}");
         assert!(
             b["errors"].as_array().is_some_and(|e| !e.is_empty()),
             "{body}"
@@ -133,6 +138,8 @@ async fn get_runs_queries_never_mutations() {
     let r = app
         .client
         .get(format!("{}/graphql", app.url))
+        // CSRF prevention: a GET must force a preflight (security::requests_a_page_could_forge_are_refused).
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "{ greet }")])
         .send()
         .await
@@ -145,6 +152,8 @@ async fn get_runs_queries_never_mutations() {
     let r = app
         .client
         .get(format!("{}/graphql", app.url))
+        // CSRF prevention: a GET must force a preflight (security::requests_a_page_could_forge_are_refused).
+        .header("apollo-require-preflight", "true")
         .query(&[
             ("query", "query Q($n: Int) { greet }"),
             ("variables", r#"{"n": 1}"#),
@@ -161,6 +170,8 @@ async fn get_runs_queries_never_mutations() {
     let r = app
         .client
         .get(format!("{}/graphql", app.url))
+        // CSRF prevention: a GET must force a preflight (security::requests_a_page_could_forge_are_refused).
+        .header("apollo-require-preflight", "true")
         .query(&[("query", "mutation { greet }")])
         .send()
         .await

@@ -208,6 +208,7 @@ async fn nesting_ten_thousand_deep_is_refused_and_the_gateway_lives_on() {
         let get = app
             .client
             .get(format!("{}/graphql", app.url))
+            .header("apollo-require-preflight", "true")
             .query(&[("query", nested(1_000))])
             .send()
             .await
@@ -325,4 +326,59 @@ fragment TypeRef on __Type {
 async fn the_defaults_admit_graphiql_introspection() {
     let (_dir, app) = deploy("").await;
     assert_answered(&ask(&app, INTROSPECTION).await);
+}
+
+/// Districts, each with its villages: lists in a list.
+const NESTED_LISTS: &str = "{ regency { code districts { code villages { code } } } }";
+
+async fn with_cost(app: &TestApp, query: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .header(ACCEPT, "application/graphql-response+json")
+        .json(&json!({ "query": query, "extensions": { "cost": true } }))
+        .send()
+        .await
+        .expect("send");
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_multiply_the_cost_and_an_operation_over_max_cost_is_refused() {
+    // regency 1 + code 1 + districts 20 × (1 + code 1 + villages 20 × (1 + code 1)) = 842
+    let (_dir, app) = deploy("").await;
+    let answered = with_cost(&app, NESTED_LISTS).await;
+    assert_answered(&answered);
+    assert_eq!(answered.1["extensions"]["cost"], 842, "{}", answered.1);
+    // Not asked for: not reported.
+    let (_, plain) = ask(&app, NESTED_LISTS).await;
+    assert!(plain["extensions"].get("cost").is_none(), "{plain}");
+    // A replayed answer reports it too.
+    let replayed = with_cost(&app, NESTED_LISTS).await;
+    assert_eq!(replayed.1["extensions"]["cost"], 842, "{}", replayed.1);
+
+    let (_strict_dir, strict) = deploy("max_cost = 841\n").await;
+    assert_refused(
+        &with_cost(&strict, NESTED_LISTS).await,
+        "an estimated cost of 842 (limit max_cost = 841)",
+    );
+    assert_answered(&ask(&strict, "{ regency { code districts { code } } }").await);
+
+    // 5 × (2 + 5 × 2) + 2
+    let (_small_dir, small) = deploy("default_list_size = 5\n").await;
+    let answered = with_cost(&small, NESTED_LISTS).await;
+    assert_eq!(answered.1["extensions"]["cost"], 62, "{}", answered.1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_dashboard_operation_is_within_the_default_cost() {
+    let (_dir, app) = deploy("").await;
+    for (name, query, _) in crate::harness::dashboard_operations() {
+        let (status, body) = with_cost(&app, &query).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let cost = body["extensions"]["cost"].as_u64().unwrap_or(u64::MAX);
+        // Half the default: room for dashboards to grow before anyone meets it.
+        assert!(cost <= 50_000, "{name} costs {cost}");
+        eprintln!("{name}: cost {cost}");
+    }
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL and MariaDB, and the data-driven case folders in tests/cases/.
 
 mod access;
+mod audit;
 mod backends;
 mod blog;
 mod bounds;
@@ -18,4 +19,5 @@ mod limits;
 mod partial;
 mod queries;
 mod resilience;
+mod security;
 mod views;

@@ -53,6 +53,29 @@ pub fn admit(query: &str, limits: &Limits) -> Result<Option<ExecutableDocument>,
     Ok(Some(doc))
 }
 
+/// Whether `doc` asks for `__schema` or `__type` anywhere (validation allows them on the
+/// query root only, so any mention is introspection). Linear in the document.
+pub fn introspects(doc: &ExecutableDocument) -> bool {
+    use async_graphql_parser::types::{Selection, SelectionSet};
+    fn set(s: &SelectionSet) -> bool {
+        s.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => {
+                matches!(f.node.name.node.as_str(), "__schema" | "__type")
+                    || set(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(i) => set(&i.node.selection_set.node),
+            Selection::FragmentSpread(_) => false,
+        })
+    }
+    doc.operations
+        .iter()
+        .any(|(_, op)| set(&op.node.selection_set.node))
+        || doc
+            .fragments
+            .values()
+            .any(|f| set(&f.node.selection_set.node))
+}
+
 /// Refuses `doc` over any limit, naming the first one passed.
 fn check(doc: &ExecutableDocument, limits: &Limits) -> Result<(), Refused> {
     let m = measure::document(doc)?;
