@@ -142,7 +142,8 @@ pub struct Planner {
 
 /// What a kept plan is taken to weigh per byte of its text (the text, its parsed document and
 /// the compiled selections) and on top of it, so that the caches stay within their budget
-/// in bytes. An upper estimate: see `plan_weight_bounds_the_memory_of_a_plan`.
+/// in bytes. An upper estimate: a kept plan of a 12 KiB text was measured at 74 KB, about 6×
+/// (tests/it/bounds.rs, `distinct_operations_keep_the_plan_caches_within_their_budget`).
 const WEIGHT_PER_TEXT_BYTE: usize = 16;
 const WEIGHT_BASE: usize = 4096;
 
