@@ -12,6 +12,7 @@ mod conformance;
 mod execution;
 mod hangups;
 mod harness;
+mod hostile;
 mod http_spec;
 mod injection;
 mod limits;
