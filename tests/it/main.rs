@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod conformance;
 mod execution;
+mod fuzz;
 mod hangups;
 mod harness;
 mod hostile;
