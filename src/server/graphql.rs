@@ -34,11 +34,11 @@ pub async fn post(State(state): State<AppState>, head: PostHead, body: Bytes) ->
     // Only `application/json`: a page cannot send it cross-site without a preflight, so this
     // is also the CSRF defence of POST.
     if !head.json {
-        return (
+        return http::error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadRequest,
             "POST /graphql needs content-type: application/json",
-        )
-            .into_response();
+        );
     }
     let caller = match admit(&state, head.authorization.as_ref(), head.ip).await {
         Ok(c) => c,
@@ -194,11 +194,11 @@ fn operation_text<'a>(
         if let Some(kind) = operation_kind(&query, p.operation_name.as_deref())
             && kind != OperationType::Query
         {
-            let mut r = (
+            let mut r = http::error_response(
                 StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::BadRequest,
                 "GET runs queries only: send mutations with POST",
-            )
-                .into_response();
+            );
             r.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return Err(Box::new(r));
@@ -209,7 +209,7 @@ fn operation_text<'a>(
 
 /// The type of the operation that would run, when the document parses.
 fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
-    let doc = async_graphql_parser::parse_query(query).ok()?;
+    let doc = async_graphql_parser::parse_query(&*limits::without_comments(query)).ok()?;
     match (&doc.operations, name) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
@@ -219,6 +219,9 @@ fn operation_kind(query: &str, name: Option<&str>) -> Option<OperationType> {
         _ => None,
     }
 }
+
+/// Texts longer than this are parsed off the async workers.
+const PARSE_OFF_WORKER: usize = 64 << 10;
 
 /// The plan of the operation in `p` for this view: cached, or (on first sight) admitted by
 /// `[limits]`, validated by async-graphql against the view's schema, and compiled.
@@ -233,7 +236,17 @@ async fn plan(
         return Ok(plan);
     }
     let bp = &state.engine.blueprint;
-    let doc = match limits::admit(query, &bp.limits) {
+    // Parsing is linear in the text but slow per byte (strings, white space): a long text is
+    // parsed on the blocking pool, so the workers keep answering other requests meanwhile.
+    let admitted = if query.len() > PARSE_OFF_WORKER {
+        let (text, limits) = (query.to_owned(), bp.limits.clone());
+        tokio::task::spawn_blocking(move || limits::admit(&text, &limits))
+            .await
+            .unwrap_or(Ok(None))
+    } else {
+        limits::admit(query, &bp.limits)
+    };
+    let doc = match admitted {
         Ok(doc) => doc,
         Err(refused) => return Err(over_limit(media, &refused)),
     };
@@ -252,8 +265,9 @@ async fn plan(
     }
     // Validated without the request's variables: their values are checked by the plan's
     // coercion, the same on every request.
-    let mut request =
-        async_graphql::Request::new(query.to_string()).data(crate::schema::ValidateOnly);
+    // Without comments, as it was parsed: a syntax error is reported at the same place.
+    let mut request = async_graphql::Request::new(limits::without_comments(query).into_owned())
+        .data(crate::schema::ValidateOnly);
     if let Some(doc) = &doc {
         request.set_parsed_query(doc.clone());
     }

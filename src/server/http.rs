@@ -99,6 +99,19 @@ pub(super) fn too_long(media: MediaType) -> Response {
     respond(StatusCode::OK, media, body.to_string().into_bytes())
 }
 
+/// A refusal outside GraphQL (wrong method, content type or size): JSON with a code, so
+/// that every client can read why.
+pub(super) fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body =
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
 pub(super) fn not_acceptable() -> Response {
     (
         StatusCode::NOT_ACCEPTABLE,
@@ -241,12 +254,12 @@ pub(super) const PREFLIGHT_HEADERS: [&str; 2] =
     ["apollo-require-preflight", "x-apollo-operation-name"];
 
 pub(super) fn csrf_refused() -> Response {
-    (
+    error_response(
         StatusCode::BAD_REQUEST,
+        ErrorCode::BadRequest,
         "this request could be a cross-site request forgery: send it with content-type \
          application/json, or with a header `apollo-require-preflight: true`",
     )
-        .into_response()
 }
 
 /// What `POST /graphql` needs of the request head, read in place (the `HeaderMap`

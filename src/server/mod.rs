@@ -154,6 +154,11 @@ pub fn router(state: AppState) -> Router {
             in_progress,
             overload::bounded,
         ))
+        // Outside the bound: draining an oversized body takes no place in progress.
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            overload::body_limit,
+        ))
         .layer(cors);
     Router::new()
         .merge(graphql)

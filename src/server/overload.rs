@@ -66,3 +66,41 @@ pub fn exit_after(grace: Duration) {
         std::process::exit(0);
     }
 }
+
+/// How much of an oversized body is read and thrown away before answering 413, and for how
+/// long at most: a client that is still sending when the connection closes sees a broken
+/// pipe instead of the answer.
+const DRAIN_BYTES: usize = 16 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Refuses a body whose announced length is over `max_body_bytes` with 413 (JSON, naming the
+/// limit), after reading and dropping a bounded part of it so the client gets the answer.
+pub async fn body_limit(State(max): State<usize>, request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(n) if n > max as u64 => {
+            let mut body = request.into_body().into_data_stream();
+            let mut drained = 0usize;
+            let drain = async {
+                use futures::StreamExt;
+                while let Some(Ok(chunk)) = body.next().await {
+                    drained += chunk.len();
+                    if drained > DRAIN_BYTES {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            super::http::error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::BadRequest,
+                &format!("the request body has {n} bytes (limit max_body_bytes = {max})"),
+            )
+        }
+        _ => next.run(request).await,
+    }
+}

@@ -13,7 +13,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::harness::{TestApp, copy_deployment, dashboard_operations, repo_root};
+use crate::harness::{
+    TestApp, copy_deployment, dashboard_operations, repo_root, without_rate_limits,
+};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -49,6 +51,9 @@ static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// The repository's deployment with its default limits.
 async fn deploy() -> (TempDir, TestApp) {
     let dir = copy_deployment(&repo_root());
+    // Every client here is 127.0.0.1: the defences under test are the others
+    // (security::each_client_gets_its_tiers_budget_then_429 tests the rate limits).
+    without_rate_limits(dir.path());
     let app = TestApp::spawn(dir.path(), &[]).await;
     (dir, app)
 }

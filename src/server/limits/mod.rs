@@ -14,7 +14,7 @@ use std::fmt;
 use async_graphql_parser::types::ExecutableDocument;
 
 use crate::blueprint::settings::Limits;
-pub use scan::scan;
+pub use scan::{scan, without_comments};
 
 /// Why a document is refused before any work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +42,12 @@ fn over(limit: &'static str, max: usize, found: String) -> Refused {
     Refused::Over { limit, max, found }
 }
 
-/// Scans, parses and measures `query`. `Ok(None)` when it does not parse: the executor
-/// parses it again to report the syntax error, which the scan made safe to do.
+/// Scans, parses (without its comments) and measures `query`. `Ok(None)` when it does not
+/// parse: the executor parses it again to report the syntax error, which the scan made safe
+/// to do.
 pub fn admit(query: &str, limits: &Limits) -> Result<Option<ExecutableDocument>, Refused> {
     scan(query, limits)?;
-    let Ok(doc) = async_graphql_parser::parse_query(query) else {
+    let Ok(doc) = async_graphql_parser::parse_query(&*without_comments(query)) else {
         return Ok(None);
     };
     check(&doc, limits)?;
