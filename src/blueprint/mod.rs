@@ -88,6 +88,9 @@ pub struct FieldDef {
     /// `@suppress(below: N)`: counts from 1 to N-1 are served as null to callers below
     /// INTERNAL.
     pub suppress_below: Option<i64>,
+    /// `@listSize(max: N)`: the most items the list holds, for the operation's estimated
+    /// cost when no size argument says.
+    pub list_size: Option<u64>,
 }
 
 #[derive(Debug)]

@@ -1,5 +1,5 @@
 //! Reading the arguments of the binding directives (`@sql`, `@http`, `@map`, `@const`,
-//! `@cache`, `@access`, `@suppress`, `@discriminator`) into plain structs, reporting each
+//! `@cache`, `@access`, `@suppress`, `@listSize`, `@discriminator`) into plain structs, reporting each
 //! misuse at its place.
 
 use async_graphql_parser::Positioned;
@@ -17,8 +17,18 @@ pub const KNOWN: &[&str] = &[
     "cache",
     "access",
     "suppress",
+    "listSize",
     "discriminator",
 ];
+
+/// The hint of an unknown directive: every directive Simpul reads.
+pub fn known_hint() -> String {
+    let names: Vec<String> = KNOWN.iter().map(|d| format!("@{d}")).collect();
+    match names.split_last() {
+        Some((last, rest)) => format!("Simpul knows {} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
 /// Directives of the GraphQL specification, passed through.
 pub const STANDARD: &[&str] = &["deprecated", "specifiedBy", "oneOf"];
 

@@ -219,6 +219,7 @@ impl Cx<'_> {
             plan: FieldPlan::Property(Lookup::Keys(Vec::new())),
             access: Access::Public,
             suppress_below: None,
+            list_size: None,
         })
     }
 
@@ -259,7 +260,9 @@ impl Cx<'_> {
                         args.check_names(&["value"], &mut self.diags);
                         match args.get("value") {
                             Some(v) => constant = Some(directives::const_to_json(&v.node)),
-                            None => self.diags.push(args.diag("@const needs value: @const(value: \"...\")")),
+                            None => self
+                                .diags
+                                .push(args.diag("@const needs value: @const(value: \"...\")")),
                         }
                     }
                 }
@@ -273,18 +276,40 @@ impl Cx<'_> {
                 "suppress" => {
                     args.check_names(&["below"], &mut self.diags);
                     match args.get("below") {
-                        Some(Positioned { node: ConstValue::Number(n), .. }) if n.as_u64().is_some_and(|n| n > 1) => {}
-                        _ => self.diags.push(args.diag("@suppress needs below: an integer above 1, e.g. @suppress(below: 5)")),
+                        Some(Positioned {
+                            node: ConstValue::Number(n),
+                            ..
+                        }) if n.as_u64().is_some_and(|n| n > 1) => {}
+                        _ => self.diags.push(args.diag(
+                            "@suppress needs below: an integer above 1, e.g. @suppress(below: 5)",
+                        )),
                     }
                     if !matches!(named(&f.node.ty.node), "Int" | "Float") {
                         self.diags.push(args.diag(format!("@suppress applies to Int or Float count fields, not {owner}.{field_name}")));
                     }
                 }
                 "deprecated" => {}
-                "discriminator" => self.diags.push(args.diag("@discriminator goes on an interface or union type")),
+                "discriminator" => self
+                    .diags
+                    .push(args.diag("@discriminator goes on an interface or union type")),
+                "listSize" => {
+                    args.check_names(&["max"], &mut self.diags);
+                    match args.get("max") {
+                        Some(Positioned { node: ConstValue::Number(n), .. }) if n.as_u64().is_some_and(|n| n >= 1) => {}
+                        _ => self.diags.push(args.diag("@listSize needs max: the most items the list holds, e.g. @listSize(max: 14)")),
+                    }
+                    if !matches!(
+                        f.node.ty.node.base,
+                        async_graphql_parser::types::BaseType::List(_)
+                    ) {
+                        self.diags.push(args.diag(format!(
+                            "@listSize applies to list fields, not {owner}.{field_name}"
+                        )));
+                    }
+                }
                 other => self.diags.push(
                     args.diag(format!("unknown directive @{other}"))
-                        .hint("Simpul knows @sql, @http, @map, @const, @cache, @access, @suppress and @discriminator"),
+                        .hint(directives::known_hint()),
                 ),
             }
         }
@@ -391,10 +416,22 @@ impl Cx<'_> {
                 }) => n.as_i64(),
                 _ => None,
             });
+        let list_size = f
+            .directives
+            .iter()
+            .find(|d| d.node.name.node == "listSize")
+            .and_then(|d| match d.node.get_argument("max") {
+                Some(Positioned {
+                    node: ConstValue::Number(n),
+                    ..
+                }) => n.as_u64(),
+                _ => None,
+            });
         Some(FieldDef {
             deprecation: deprecation(&f.directives),
             access,
             suppress_below,
+            list_size,
             name: field_name,
             description: f.description.map(|d| d.node),
             ty: f.ty.node,

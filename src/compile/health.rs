@@ -53,5 +53,6 @@ pub(super) fn sources_field() -> crate::blueprint::FieldDef {
         plan: crate::blueprint::FieldPlan::Sources,
         access: crate::access::Access::Public,
         suppress_below: None,
+        list_size: None,
     }
 }

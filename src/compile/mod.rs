@@ -326,9 +326,9 @@ fn compile_type(
                     format!("unknown directive @{other}")
                 });
                 diag = diag.hint(if known {
-                    "binding directives (@sql, @http, @map, @const) go on field definitions; @discriminator on interfaces and unions; @cache and @access on object types"
+                    "binding directives (@sql, @http, @map, @const), @suppress and @listSize go on field definitions; @discriminator on interfaces and unions; @cache and @access on object types".to_string()
                 } else {
-                    "Simpul knows @sql, @http, @map, @const, @cache, @access, @suppress and @discriminator"
+                    directives::known_hint()
                 });
                 cx.diags.push(diag);
             }

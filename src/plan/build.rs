@@ -236,7 +236,9 @@ impl<'a> Builder<'a> {
             };
             let size = match fields.iter().find(|d| d.name == name) {
                 Some(d) if matches!(d.ty.base, async_graphql_parser::types::BaseType::List(_)) => {
-                    let default = self.engine.blueprint.limits.default_list_size;
+                    let default = d
+                        .list_size
+                        .unwrap_or(self.engine.blueprint.limits.default_list_size);
                     match &kind {
                         Kind::Bound { args, var_args, .. } => super::cost::Size::of_list(
                             args.as_object(),

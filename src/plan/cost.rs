@@ -1,7 +1,8 @@
 //! The estimated cost of an operation, known before anything is fetched: every field counts
 //! one for each value it may produce, and a list multiplies what its items select by the
 //! number of items it may hold: its `first`, `last`, `limit`, `top` or `take` argument when
-//! it has one (a constant or a variable), else `[limits] default_list_size`. Refused over
+//! it has one (a constant or a variable), else its `@listSize(max:)`, else `[limits]
+//! default_list_size`. Refused over
 //! `[limits] max_cost`; reported in `extensions.cost` when the client asks.
 
 use async_graphql_value::Value as GqlValue;

@@ -328,8 +328,12 @@ async fn the_defaults_admit_graphiql_introspection() {
     assert_answered(&ask(&app, INTROSPECTION).await);
 }
 
-/// Districts, each with its villages: lists in a list.
+/// Districts, each with its villages: lists in a list, both with a declared `@listSize`
+/// (14 kecamatan, at most 17 desa in one).
 const NESTED_LISTS: &str = "{ regency { code districts { code villages { code } } } }";
+
+/// Districts (`@listSize(max: 14)`), each with its destinations (no declared size).
+const UNDECLARED: &str = "{ regency { districts { destinations { name } } } }";
 
 async fn with_cost(app: &TestApp, query: &str) -> (u16, Value) {
     let r = app
@@ -345,29 +349,34 @@ async fn with_cost(app: &TestApp, query: &str) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lists_multiply_the_cost_and_an_operation_over_max_cost_is_refused() {
-    // regency 1 + code 1 + districts 20 × (1 + code 1 + villages 20 × (1 + code 1)) = 842
+    // regency 1 + code 1 + districts 14 × (1 + code 1 + villages 17 × (1 + code 1)) = 506
     let (_dir, app) = deploy("").await;
     let answered = with_cost(&app, NESTED_LISTS).await;
     assert_answered(&answered);
-    assert_eq!(answered.1["extensions"]["cost"], 842, "{}", answered.1);
+    assert_eq!(answered.1["extensions"]["cost"], 506, "{}", answered.1);
     // Not asked for: not reported.
     let (_, plain) = ask(&app, NESTED_LISTS).await;
     assert!(plain["extensions"].get("cost").is_none(), "{plain}");
     // A replayed answer reports it too.
     let replayed = with_cost(&app, NESTED_LISTS).await;
-    assert_eq!(replayed.1["extensions"]["cost"], 842, "{}", replayed.1);
+    assert_eq!(replayed.1["extensions"]["cost"], 506, "{}", replayed.1);
+    // regency 1 + districts 14 × (1 + destinations 20 (the default) × (1 + name 1)) = 575
+    let undeclared = with_cost(&app, UNDECLARED).await;
+    assert_eq!(undeclared.1["extensions"]["cost"], 575, "{}", undeclared.1);
 
-    let (_strict_dir, strict) = deploy("max_cost = 841\n").await;
+    let (_strict_dir, strict) = deploy("max_cost = 505\n").await;
     assert_refused(
         &with_cost(&strict, NESTED_LISTS).await,
-        "an estimated cost of 842 (limit max_cost = 841)",
+        "an estimated cost of 506 (limit max_cost = 505)",
     );
     assert_answered(&ask(&strict, "{ regency { code districts { code } } }").await);
 
-    // 5 × (2 + 5 × 2) + 2
+    // Only lists without a declared size take the default: 1 + 14 × (1 + 5 × 2) = 155.
     let (_small_dir, small) = deploy("default_list_size = 5\n").await;
-    let answered = with_cost(&small, NESTED_LISTS).await;
-    assert_eq!(answered.1["extensions"]["cost"], 62, "{}", answered.1);
+    let answered = with_cost(&small, UNDECLARED).await;
+    assert_eq!(answered.1["extensions"]["cost"], 155, "{}", answered.1);
+    let declared = with_cost(&small, NESTED_LISTS).await;
+    assert_eq!(declared.1["extensions"]["cost"], 506, "{}", declared.1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -381,4 +390,31 @@ async fn every_dashboard_operation_is_within_the_default_cost() {
         assert!(cost <= 50_000, "{name} costs {cost}");
         eprintln!("{name}: cost {cost}");
     }
+}
+
+#[test]
+fn a_misused_list_size_is_a_compile_error_at_its_place() {
+    let dir = copy_deployment(&repo_root());
+    let path = dir.path().join("schema.graphql");
+    let schema = std::fs::read_to_string(&path).expect("schema");
+    let schema = schema
+        .replacen("@listSize(max: 14)", "@listSize(max: 0)", 1)
+        .replacen(
+            "regency: Regency! @sql(",
+            "regency: Regency! @listSize(max: 3) @sql(",
+            1,
+        );
+    std::fs::write(&path, schema).expect("write");
+    let diags = simpul::compile::compile_dir_with_env(dir.path(), &|_| None)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(diags.contains("@listSize needs max"), "{diags}");
+    assert!(
+        diags.contains("@listSize applies to list fields, not Query.regency"),
+        "{diags}"
+    );
 }
