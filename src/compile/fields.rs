@@ -405,28 +405,20 @@ impl Cx<'_> {
             .into_iter()
             .map(|a| self.input_value(owner, a))
             .collect();
-        let suppress_below = f
-            .directives
-            .iter()
-            .find(|d| d.node.name.node == "suppress")
-            .and_then(|d| match d.node.get_argument("below") {
-                Some(Positioned {
-                    node: ConstValue::Number(n),
-                    ..
-                }) => n.as_i64(),
-                _ => None,
-            });
-        let list_size = f
-            .directives
-            .iter()
-            .find(|d| d.node.name.node == "listSize")
-            .and_then(|d| match d.node.get_argument("max") {
-                Some(Positioned {
-                    node: ConstValue::Number(n),
-                    ..
-                }) => n.as_u64(),
-                _ => None,
-            });
+        let number = |directive: &str, argument: &str| {
+            f.directives
+                .iter()
+                .find(|d| d.node.name.node == directive)
+                .and_then(|d| match d.node.get_argument(argument) {
+                    Some(Positioned {
+                        node: ConstValue::Number(n),
+                        ..
+                    }) => Some(n.clone()),
+                    _ => None,
+                })
+        };
+        let suppress_below = number("suppress", "below").and_then(|n| n.as_i64());
+        let list_size = number("listSize", "max").and_then(|n| n.as_u64());
         Some(FieldDef {
             deprecation: deprecation(&f.directives),
             access,

@@ -16,6 +16,7 @@ use tempfile::TempDir;
 use crate::harness::{
     TestApp, copy_deployment, dashboard_operations, repo_root, without_rate_limits,
 };
+use crate::limits::bomb;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -87,18 +88,6 @@ fn post_query(query: String) -> Request {
 
 fn repeat(n: usize, item: impl Fn(usize) -> String) -> String {
     (0..n).map(item).collect::<Vec<_>>().join(" ")
-}
-
-/// `levels` fragments on Query, each spreading the one before twice: 2^levels fields.
-fn bomb(levels: usize) -> String {
-    let mut q = format!("query {{ ...F{levels} }}\nfragment F0 on Query {{ __typename }}\n");
-    for i in 1..=levels {
-        q.push_str(&format!(
-            "fragment F{i} on Query {{ ...F{0} ...F{0} }}\n",
-            i - 1
-        ));
-    }
-    q
 }
 
 /// `n` nested arrays around `inner`, as JSON text.

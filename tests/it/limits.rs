@@ -69,7 +69,7 @@ async fn healthy(app: &TestApp) -> bool {
 }
 
 /// `levels` fragments on Query, each spreading the one before twice: 2^levels fields.
-fn bomb(levels: usize) -> String {
+pub fn bomb(levels: usize) -> String {
     let mut q = format!("query {{ ...F{levels} }}\nfragment F0 on Query {{ __typename }}\n");
     for i in 1..=levels {
         q.push_str(&format!(
