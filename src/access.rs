@@ -13,6 +13,15 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// Its place in per-tier tables: PUBLIC, INTERNAL, RESTRICTED.
+    pub fn index(self) -> usize {
+        match self {
+            Tier::Public => 0,
+            Tier::Internal => 1,
+            Tier::Restricted => 2,
+        }
+    }
+
     /// From a token's `tier` claim (lower case) or `@access(tier:)` (upper case).
     pub fn parse(s: &str) -> Option<Tier> {
         match s.to_ascii_lowercase().as_str() {

@@ -115,12 +115,7 @@ impl Default for Security {
 
 impl Security {
     pub fn rate(&self, tier: Tier) -> Option<Rate> {
-        let i = match tier {
-            Tier::Public => 0,
-            Tier::Internal => 1,
-            Tier::Restricted => 2,
-        };
-        self.rates.get(i).copied().flatten()
+        self.rates.get(tier.index()).copied().flatten()
     }
 }
 

@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::caller::admit;
 use super::http::{
     self, MediaType, Params, PostHead, csrf_refused, negotiate, not_acceptable, over_limit, params,
     params_from_slice, preflighted, request_error, request_errors, respond, too_long,
@@ -104,54 +105,6 @@ pub async fn get(State(state): State<AppState>, parts: Parts) -> Response {
         Err(r) => return r,
     };
     execute(&state, media, p, caller, true).await
-}
-
-/// The caller a request's `Authorization` names, within its rate limit. A token that does
-/// not verify is refused with 401, a caller past its budget with 429, before anything is
-/// parsed or run.
-async fn admit(
-    state: &AppState,
-    authorization: Option<&HeaderValue>,
-    ip: Option<std::net::IpAddr>,
-) -> Result<Caller, Response> {
-    let caller = authenticate(state, authorization).await?;
-    if let Err(wait) = state.rates.check(&caller, ip) {
-        let body = json!({ "errors": [{ "message": format!("too many requests: try again in {} s", wait.as_secs().max(1)), "extensions": { "code": ErrorCode::RateLimited.as_str() } }] });
-        let mut r = (StatusCode::TOO_MANY_REQUESTS, body.to_string()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-        // Rounded up: a client that waits this long finds its budget refilled.
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        return Err(r);
-    }
-    Ok(caller)
-}
-
-/// The caller a request's `Authorization` names; a token that does not verify is refused
-/// with 401 before anything is parsed or run.
-async fn authenticate(
-    state: &AppState,
-    authorization: Option<&HeaderValue>,
-) -> Result<Caller, Response> {
-    match state.auth.authenticate(authorization).await {
-        Ok(c) => Ok(c),
-        Err(e) => {
-            tracing::debug!(reason = %e, "token refused");
-            let body = json!({ "errors": [{ "message": format!("invalid token: {e}"), "extensions": { "code": ErrorCode::Unauthenticated.as_str() } }] });
-            let mut r = (StatusCode::UNAUTHORIZED, body.to_string()).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            Err(r)
-        }
-    }
 }
 
 /// The text to run: the request's own, or the persisted operation it names; for a GET,

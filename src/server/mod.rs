@@ -1,6 +1,7 @@
 //! The HTTP surface: `/graphql` (POST, GET, GraphiQL), `/healthz`, `/readyz`.
 
 mod admin;
+mod caller;
 mod graphql;
 mod http;
 mod limits;

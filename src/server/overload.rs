@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tokio::sync::Semaphore;
 
 use crate::error::ErrorCode;
@@ -32,17 +32,16 @@ impl InProgress {
 /// reading the request.
 pub async fn bounded(State(places): State<InProgress>, request: Request, next: Next) -> Response {
     let Ok(_place) = places.permits.clone().try_acquire_owned() else {
-        let body = serde_json::json!({ "errors": [{
-            "message": format!("the gateway is answering {} requests already; retry shortly", places.max),
-            "extensions": { "code": ErrorCode::RateLimited.as_str() },
-        }] });
-        let mut r = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
+        let mut r = super::http::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RateLimited,
+            &format!(
+                "the gateway is answering {} requests already; retry shortly",
+                places.max
+            ),
+        );
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
         return r;
     };
     next.run(request).await

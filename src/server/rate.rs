@@ -33,14 +33,6 @@ pub struct Limits {
     clock: DefaultClock,
 }
 
-fn slot(tier: Tier) -> usize {
-    match tier {
-        Tier::Public => 0,
-        Tier::Internal => 1,
-        Tier::Restricted => 2,
-    }
-}
-
 fn quota(rate: Rate) -> Option<Quota> {
     let burst = NonZeroU32::new(rate.count)?;
     Quota::with_period(rate.per / rate.count).map(|q| q.allow_burst(burst))
@@ -73,7 +65,7 @@ impl Limits {
     pub fn check(&self, caller: &Caller, ip: Option<IpAddr>) -> Result<(), Duration> {
         let Some(limiter) = self
             .tiers
-            .get(slot(caller.view.tier()))
+            .get(caller.view.tier().index())
             .and_then(Option::as_ref)
         else {
             return Ok(());
