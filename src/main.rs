@@ -28,14 +28,25 @@ struct Cli {
 enum Command {
     /// Serve the deployment in DIR (the default command).
     Serve(ServeArgs),
-    /// Report every problem in the deployment in DIR as FILE:LINE:COL; exit 1 if any.
-    Check {
-        /// Deployment directory (schema.graphql, connectors/, simpul.toml).
-        #[arg(long, default_value = ".")]
-        dir: PathBuf,
-    },
+    /// Report every problem in the deployment in DIR as FILE:LINE:COL, each binding checked
+    /// against what its source returns; exit 1 if any, or if a source cannot be reached.
+    Check(CheckArgs),
     /// Print an HS256 token signed with SIMPUL_JWT_SECRET, for staff tools and tests.
     Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Deployment directory (schema.graphql, connectors/, simpul.toml).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Accept sources that cannot be reached (their bindings are then not checked).
+    #[arg(long)]
+    offline: bool,
+    /// Print how one field is resolved (connector, statement, parameters, batch key, cache
+    /// policy, who sees it) instead of checking, e.g. `--explain Region.villages`.
+    #[arg(long, value_name = "TYPE.FIELD")]
+    explain: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -100,7 +111,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Some(Command::Check { dir }) => check(dir).await,
+            Some(Command::Check(args)) => check(args).await,
             Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Token(args)) => Ok(token(args)),
             None => {
@@ -121,22 +132,57 @@ fn main() -> ExitCode {
     }
 }
 
-async fn check(dir: PathBuf) -> anyhow::Result<ExitCode> {
-    let diags = simpul::check::check(&dir).await;
-    for d in &diags {
+async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    if let Some(target) = &args.explain {
+        return match simpul::check::explain(&args.dir, target).await {
+            Ok(text) => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(2))
+            }
+        };
+    }
+    let report = simpul::check::check_dir(&args.dir, true).await;
+    for d in &report.problems {
         println!("{d}");
     }
-    if diags.is_empty() {
-        println!("ok: {} has no problems", dir.display());
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!(
-            "{} problem{} found",
-            diags.len(),
-            if diags.len() == 1 { "" } else { "s" }
-        );
-        Ok(ExitCode::from(1))
+    for d in &report.unreachable {
+        println!("{d}");
     }
+    let unreachable = report.unreachable.len();
+    let failing = report.problems.len() + if args.offline { 0 } else { unreachable };
+    if failing == 0 && unreachable == 0 {
+        println!("ok: {} has no problems", args.dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if failing == 0 {
+        println!(
+            "ok (--offline): no problems; {unreachable} source{} not reached, {} not checked",
+            if unreachable == 1 { "" } else { "s" },
+            if unreachable == 1 {
+                "its bindings"
+            } else {
+                "their bindings"
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} problem{} found{}",
+        report.problems.len(),
+        if report.problems.len() == 1 { "" } else { "s" },
+        match unreachable {
+            0 => String::new(),
+            n => format!(
+                ", {n} source{} not reached (`--offline` accepts that)",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    );
+    Ok(ExitCode::from(1))
 }
 
 /// Exit 2, as for any other bad argument, when the secret or the arguments cannot make a
@@ -204,6 +250,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let state = simpul::server::AppState::start(blueprint, &args.dir)
         .await
         .map_err(anyhow::Error::msg)?;
+    // What `simpul check` refuses, serve refuses; a source that cannot be reached starts
+    // DOWN instead (it may come up later).
+    let report = simpul::check::verify(&state.engine.blueprint, &state.engine.sources, false).await;
+    if !report.problems.is_empty() {
+        for d in &report.problems {
+            eprintln!("{d}");
+        }
+        anyhow::bail!(
+            "{} problem(s) in {}; not starting (run `simpul check`)",
+            report.problems.len(),
+            args.dir.display()
+        );
+    }
+    for d in &report.unreachable {
+        tracing::warn!(diagnostic = %d, "source not reached at startup; its bindings were not checked");
+    }
     simpul::server::serve(state, addr)
         .await
         .with_context(|| format!("serving on {addr}"))?;

@@ -224,7 +224,7 @@ fn input(def: &InputDef) -> InputValue {
     v
 }
 
-pub(crate) fn out_kind(engine: &Engine, ty: &Type) -> OutKind {
+pub(crate) fn out_kind(bp: &crate::blueprint::Blueprint, ty: &Type) -> OutKind {
     let name = named(ty);
     match name {
         "Int" => OutKind::Int,
@@ -232,13 +232,7 @@ pub(crate) fn out_kind(engine: &Engine, ty: &Type) -> OutKind {
         "String" => OutKind::String,
         "Boolean" => OutKind::Boolean,
         "ID" => OutKind::Id,
-        _ => match engine
-            .blueprint
-            .types
-            .iter()
-            .find(|t| t.name == name)
-            .map(|t| &t.kind)
-        {
+        _ => match bp.types.iter().find(|t| t.name == name).map(|t| &t.kind) {
             Some(TypeDefKind::Enum { .. }) => OutKind::Enum,
             Some(TypeDefKind::Object { .. }) => OutKind::Object,
             Some(

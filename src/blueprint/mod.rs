@@ -91,6 +91,8 @@ pub struct FieldDef {
     /// `@listSize(max: N)`: the most items the list holds, for the operation's estimated
     /// cost when no size argument says.
     pub list_size: Option<u64>,
+    /// Line and column of its name in schema.graphql.
+    pub at: (usize, usize),
 }
 
 #[derive(Debug)]
@@ -139,6 +141,19 @@ pub struct Binding {
     pub cache: CachePolicy,
     /// Reads `{{auth.*}}`: its cache entries are per caller.
     pub uses_auth: bool,
+    /// Where it is written, for what `simpul check` finds against its source.
+    pub places: BindingPlaces,
+}
+
+/// Lines and columns in schema.graphql of a binding's directive and of what in it names
+/// the source's columns.
+#[derive(Debug, Default)]
+pub struct BindingPlaces {
+    pub directive: (usize, usize),
+    /// The `batch:` argument.
+    pub batch: Option<(usize, usize)>,
+    /// Each `{{parent.X}}`: a column of the parent's rows.
+    pub parents: Vec<(Placeholder, (usize, usize))>,
 }
 
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use super::SCHEMA_FILE;
 use super::directives::{self, Args};
 use super::fields::Cx;
 use super::template::{Placeholder, Scope, Segment, Template};
-use crate::blueprint::{Batch, Binding, HttpOperation, Operation};
+use crate::blueprint::{Batch, Binding, BindingPlaces, HttpOperation, Operation};
 use crate::config::CachePolicy;
 use crate::diagnostic::Diagnostic;
 
@@ -132,8 +132,21 @@ impl Cx<'_> {
         } else {
             CachePolicy::default()
         };
+        let places = BindingPlaces {
+            directive: args.at(),
+            batch: args.get("batch").map(|b| (b.pos.line, b.pos.column)),
+            parents: templates
+                .iter()
+                .flat_map(|(t, at, text, _)| {
+                    t.placeholders()
+                        .filter(|p| p.scope == Scope::Parent)
+                        .map(|p| (p.clone(), position_in(at, text, p.offset)))
+                })
+                .collect(),
+        };
         let id = self.bindings.len();
         self.bindings.push(Arc::new(Binding {
+            places,
             id,
             name: format!("{}.{}", f.owner, f.field),
             connector,

@@ -204,6 +204,7 @@ impl Cx<'_> {
                 );
             }
         }
+        let at = (f.pos.line, f.pos.column);
         let f = f.node;
         let args = f
             .arguments
@@ -211,6 +212,7 @@ impl Cx<'_> {
             .map(|a| self.input_value(owner, a))
             .collect();
         Some(FieldDef {
+            at,
             deprecation: deprecation(&f.directives),
             name: f.name.node.to_string(),
             description: f.description.map(|d| d.node),
@@ -399,6 +401,7 @@ impl Cx<'_> {
                 Access::Public
             }
         };
+        let at = (f.pos.line, f.pos.column);
         let f = f.node;
         let args = f
             .arguments
@@ -420,6 +423,7 @@ impl Cx<'_> {
         let suppress_below = number("suppress", "below").and_then(|n| n.as_i64());
         let list_size = number("listSize", "max").and_then(|n| n.as_u64());
         Some(FieldDef {
+            at,
             deprecation: deprecation(&f.directives),
             access,
             suppress_below,

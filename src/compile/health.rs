@@ -54,5 +54,6 @@ pub(super) fn sources_field() -> crate::blueprint::FieldDef {
         access: crate::access::Access::Public,
         suppress_below: None,
         list_size: None,
+        at: (0, 0),
     }
 }

@@ -54,15 +54,39 @@ pub fn load_connector(
         line_col(text, offset)
     };
     let mut kinds = Vec::new();
+    let db_url = |kind: &str, raw_url: &str, diags: &mut Vec<Diagnostic>| {
+        // An unset variable is already reported by `env::check_file`.
+        let Ok(url) = env::expand(raw_url, env) else {
+            return String::new();
+        };
+        if let Err(problem) = database_url(kind, &url) {
+            let table = text.find(&format!("[{kind}]")).unwrap_or(0);
+            let (l, c) = line_col(text, table + text[table..].find("url").unwrap_or(0));
+            let from = if raw_url.contains("${env.") {
+                format!(" (from {raw_url})")
+            } else {
+                String::new()
+            };
+            diags.push(
+                Diagnostic::new(file, l, c, format!("[{kind}] url{from} {problem}")).hint(
+                    match kind {
+                        "postgres" => "write url = \"postgres://USER:PASSWORD@HOST:5432/DATABASE\" (see docs/connecting.md)",
+                        _ => "write url = \"mysql://USER:PASSWORD@HOST:3306/DATABASE\" (see docs/connecting.md)",
+                    },
+                ),
+            );
+        }
+        url
+    };
     if let Some(pg) = &raw.postgres {
         kinds.push(ConnectorKind::Postgres {
-            url: expand(&pg.url),
+            url: db_url("postgres", &pg.url, diags),
             max_connections: pg.max_connections.unwrap_or(8),
         });
     }
     if let Some(my) = &raw.mysql {
         kinds.push(ConnectorKind::Mysql {
-            url: expand(&my.url),
+            url: db_url("mysql", &my.url, diags),
             max_connections: my.max_connections.unwrap_or(8),
         });
     }
@@ -214,4 +238,92 @@ pub fn load_connector(
         kind: kinds.pop()?,
         cache,
     })
+}
+
+/// Why `url` cannot name a `kind` database, in words a new integrator reads.
+fn database_url(kind: &str, url: &str) -> Result<(), String> {
+    if url.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    let (scheme_name, schemes): (&str, &[&str]) = match kind {
+        "postgres" => ("postgres", &["postgres", "postgresql"]),
+        _ => ("mysql", &["mysql", "mariadb"]),
+    };
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(format!(
+            "'{}' is not a URL: it needs {scheme_name}://",
+            redact(url)
+        ));
+    };
+    if !schemes.contains(&scheme) {
+        return Err(format!(
+            "starts with {scheme}://, a [{kind}] url starts with {}://",
+            schemes.join(":// or ")
+        ));
+    }
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("'{}' is not a valid URL: {e}", redact(url)))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("names no host".into());
+    }
+    if parsed.path().trim_matches('/').is_empty() {
+        return Err("names no database (the path after the host and port)".into());
+    }
+    Ok(())
+}
+
+/// A URL with its password replaced, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str, env: EnvLookup) -> Vec<String> {
+        let mut diags = Vec::new();
+        load_connector("db", "connectors/db.toml", text, env, &mut diags);
+        diags.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn an_empty_or_malformed_url_variable_is_named_at_its_line() {
+        let text = "title = \"x\"\n[postgres]\nurl = \"${env.DB_URL}\"\n";
+        let empty = problems(text, &|_| Some(String::new()));
+        assert_eq!(
+            empty.first().map(|p| p.lines().next().unwrap_or_default()),
+            Some("connectors/db.toml:3:1: [postgres] url (from ${env.DB_URL}) is empty"),
+            "{empty:?}"
+        );
+        let wrong = problems(text, &|_| Some("mysql://u:pw@h:3306/d".into()));
+        assert!(
+            wrong[0].contains(
+                "starts with mysql://, a [postgres] url starts with postgres:// or postgresql://"
+            ),
+            "{wrong:?}"
+        );
+        let garbage = problems(text, &|_| Some("postgres://u:hunter2@[::1/d".into()));
+        assert!(garbage[0].contains("is not a valid URL"), "{garbage:?}");
+        assert!(
+            !garbage[0].contains("hunter2"),
+            "the password stays out: {garbage:?}"
+        );
+        let good = problems(text, &|_| {
+            Some("postgres://u:pw@127.0.0.1:5432/test".into())
+        });
+        assert!(good.is_empty(), "{good:?}");
+        // An unset variable is reported once, by the environment check.
+        let unset = problems(text, &|_| None);
+        assert_eq!(unset.len(), 1, "{unset:?}");
+    }
 }

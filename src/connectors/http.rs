@@ -95,6 +95,11 @@ impl HttpSource {
         })
     }
 
+    /// Whether it answers from `file:` snapshots rather than a live API.
+    pub fn is_snapshot(&self) -> bool {
+        matches!(self.base, Base::Snapshots(_))
+    }
+
     pub async fn call(&self, name: &Arc<str>, call: HttpCall) -> Result<Vec<Value>, SourceError> {
         let body = match &self.base {
             Base::Url(base) => self.send(name, base, &call).await?,

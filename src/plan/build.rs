@@ -282,7 +282,7 @@ impl<'a> Builder<'a> {
         {
             return Ok(Kind::Forbidden);
         }
-        let kind = crate::schema::out_kind(self.engine, &def.ty);
+        let kind = crate::schema::out_kind(&self.engine.blueprint, &def.ty);
         let sets: Vec<&'a SelectionSet> =
             group.iter().map(|f| &f.node.selection_set.node).collect();
         let children = match (&kind, child_type) {

@@ -7,6 +7,7 @@
 //! pool that hands out no connection for several calls in a row (a connection leaked by a
 //! driver, a database that stopped answering) is replaced by a fresh one.
 
+pub mod describe;
 mod rows;
 
 use std::path::Path;
@@ -16,10 +17,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{AssertSqlSafe, SqlSafeStr};
 use tokio::time::Instant;
 
 use super::Param;
@@ -191,31 +192,6 @@ impl Pool {
             };
             let _ = tokio::time::timeout(Duration::from_secs(60), close).await;
         });
-    }
-
-    /// Asks the database to prepare `sql` (for `simpul check`); `Ok(None)` when unreachable.
-    pub async fn prepare(&self, sql: &str) -> Result<Option<()>, String> {
-        use sqlx::Executor;
-        macro_rules! prepare_on {
-            ($pool:expr) => {
-                match $pool.acquire().await {
-                    Ok(mut c) => c
-                        .prepare(AssertSqlSafe(sql.to_string()).into_sql_str())
-                        .await
-                        .map(|_| ()),
-                    Err(_) => return Ok(None),
-                }
-            };
-        }
-        let result = match self {
-            Pool::Postgres(p) => prepare_on!(p),
-            Pool::Mysql(p) => prepare_on!(p),
-            Pool::Sqlite(p) => prepare_on!(p),
-        };
-        result.map(Some).map_err(|e| match e {
-            sqlx::Error::Database(d) => d.message().to_string(),
-            other => other.to_string(),
-        })
     }
 }
 

@@ -1,0 +1,113 @@
+//! `simpul check`, and the same check when `serve` starts: the compile, then every binding
+//! matched against what its source really returns (`shape`: statements prepared and
+//! described, `[file]` tables read, HTTP answers sampled; `fit`: columns, types, values,
+//! batch keys and `{{parent.X}}` against the fields that read them).
+//!
+//! A source that cannot be reached is not a problem of the deployment but is never "ok"
+//! either: `check` reports it (exit 1 unless `--offline`), `serve` starts with it DOWN.
+
+mod explain;
+mod fit;
+mod shape;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use explain::explain;
+
+use crate::blueprint::Blueprint;
+use crate::connectors::Source;
+use crate::diagnostic::{Diagnostic, sorted};
+
+/// What checking a deployment against its sources found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What would serve wrong or not at all: `serve` refuses to start on any.
+    pub problems: Vec<Diagnostic>,
+    /// Sources that could not be reached: their bindings are not checked.
+    pub unreachable: Vec<Diagnostic>,
+}
+
+impl Report {
+    /// Every finding, problems and unreachable sources alike, in file order.
+    pub fn all(self) -> Vec<Diagnostic> {
+        sorted(self.problems.into_iter().chain(self.unreachable).collect())
+    }
+}
+
+/// Every problem in the deployment at `dir`, unreachable sources included; empty when it
+/// is sound.
+pub async fn check(dir: &Path) -> Vec<Diagnostic> {
+    check_dir(dir, true).await.all()
+}
+
+/// The compile, then each binding against its source; `live_http` samples live HTTP APIs
+/// too.
+pub async fn check_dir(dir: &Path, live_http: bool) -> Report {
+    let blueprint = match crate::compile::compile_dir(dir) {
+        Ok(bp) => bp,
+        Err(problems) => {
+            return Report {
+                problems,
+                unreachable: Vec::new(),
+            };
+        }
+    };
+    let mut problems = Vec::new();
+    let mut sources = Vec::new();
+    for c in &blueprint.connectors {
+        match Source::build(c.clone(), dir).await {
+            Ok(s) => sources.push(Arc::new(s)),
+            Err(e) => problems.push(Diagnostic::new(&c.file, 1, 1, e)),
+        }
+    }
+    if !problems.is_empty() {
+        return Report {
+            problems: sorted(problems),
+            unreachable: Vec::new(),
+        };
+    }
+    verify(&blueprint, &sources, live_http).await
+}
+
+/// Each binding of a compiled deployment against its source (`sources` in connector
+/// order, as the engine holds them).
+pub async fn verify(bp: &Blueprint, sources: &[Arc<Source>], live_http: bool) -> Report {
+    let mut probed = shape::probe(bp, sources, live_http).await;
+    let unreachable = probed
+        .unreachable
+        .iter()
+        .filter_map(|u| {
+            let c = bp.connectors.get(u.connector)?;
+            Some(
+                Diagnostic::new(
+                    &c.file,
+                    1,
+                    1,
+                    format!(
+                        "cannot reach {} source '{}': {}; its bindings were not checked",
+                        c.kind.name(),
+                        c.name,
+                        u.reason
+                    ),
+                )
+                .hint(match c.kind.name() {
+                    "http" => "check base_url and the network; run `simpul check --offline` to check without it",
+                    "file" => "check the path and the file",
+                    _ => "check the url (host, port, database name, user); run `simpul check --offline` to check without it",
+                }),
+            )
+        })
+        .collect();
+    let mut fit = fit::Fit::new(bp);
+    fit.bindings(&probed);
+    fit.values(&mut probed).await;
+    let problems = fit.problems;
+    for conn in probed.conns.into_iter().flatten() {
+        conn.close().await;
+    }
+    Report {
+        problems: sorted(problems),
+        unreachable: sorted(unreachable),
+    }
+}

@@ -1,0 +1,9 @@
+CREATE TABLE kecamatan (kode VARCHAR(20) NOT NULL, nama VARCHAR(100) NOT NULL, penduduk VARCHAR(20), dibentuk DATE);
+INSERT INTO kecamatan VALUES ('35.03.01', 'Panggul', '41250', '1950-01-01');
+INSERT INTO kecamatan VALUES ('35.03.02', 'Munjungan', '-', '1950-01-01');
+INSERT INTO kecamatan VALUES ('35.03.03', 'Watulimo', 'n/a', '1950-01-01');
+CREATE TABLE desa (kode VARCHAR(20) NOT NULL, kode_kec VARCHAR(20) NOT NULL, nama VARCHAR(100) NOT NULL, status VARCHAR(20) NOT NULL);
+INSERT INTO desa VALUES ('3503012001', '3503010', 'Bendoroto', 'DESA');
+INSERT INTO desa VALUES ('3503022001', '3503020', 'Besuki', 'DESA');
+INSERT INTO desa VALUES ('3503032001', '3503030', 'Watulimo', 'KELURAHAN');
+INSERT INTO desa VALUES ('3503032002', '3503030', 'Prigi', 'DUSUN');
