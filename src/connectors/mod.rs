@@ -350,6 +350,40 @@ impl Source {
         (calls, permits)
     }
 
+    /// Whether the source can be reached now, bounded by its timeout: a database is
+    /// connected to (the connection then stays in its pool), a SQLite file opened. `Err`
+    /// says why not, in words. HTTP and file sources are not probed (an HTTP endpoint has
+    /// no request that is neutral to send; files were read when the source was built).
+    pub async fn probe(&self) -> Result<(), String> {
+        let AnySource::Sql(s) = &self.kind else {
+            return Ok(());
+        };
+        let timeout = self.config.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        match s.pool().reachable(&self.name, deadline).await {
+            Ok(()) => Ok(()),
+            Err(sql::Failure::Unreachable(cause)) => Err(cause),
+            Err(sql::Failure::Source(e)) => Err(e.detail.to_string()),
+            Err(sql::Failure::NoConnection | sql::Failure::Timeout) => {
+                Err(format!("no connection within {timeout:?}"))
+            }
+        }
+    }
+
+    /// [`Source::probe`] at startup: a source that cannot be reached is DOWN (its circuit
+    /// open) from the first request, and the log says why. It recovers as after an outage:
+    /// the first call after the open period probes it.
+    pub async fn probe_at_start(&self) {
+        if let Err(cause) = self.probe().await {
+            self.breaker.trip();
+            if let Ok(mut h) = self.health.lock() {
+                h.last_error = Some(ErrorCode::SourceUnavailable);
+                h.consecutive_failures += 1;
+            }
+            tracing::warn!(connector = %self.name, %cause, "source unreachable at startup: DOWN until a call succeeds");
+        }
+    }
+
     /// One upstream call under the circuit breaker, the concurrency limit and the timeout.
     /// Reads that fail to connect are retried with jittered backoff inside the same timeout.
     async fn run(&self, call: Call, retry: bool) -> FetchResult {
@@ -368,7 +402,13 @@ impl Source {
             loop {
                 let result = self.attempt(call.clone(), deadline).await;
                 match result {
-                    Err(e) if e.code == ErrorCode::SourceUnavailable && attempt < retries => {
+                    // A definite refusal is not retried: the breaker deals with a source
+                    // that is down.
+                    Err(e)
+                        if e.code == ErrorCode::SourceUnavailable
+                            && !e.definite
+                            && attempt < retries =>
+                    {
                         attempt += 1;
                         let base = 25u64 << attempt.min(6);
                         let jitter = rand::random_range(0..=base);

@@ -1,0 +1,175 @@
+//! Source faults are named at once: a database that refuses connections, has no address or
+//! rejects the connector's credentials answers SOURCE_UNAVAILABLE without waiting for the
+//! timeout, with the cause in the log; a source unreachable at startup is DOWN from the
+//! first request; values a field's type rejects and batches whose rows match no parent
+//! are logged with the field, the connector and the values.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::{TestApp, capture_logs, logged, mysql_url, pg_url};
+
+/// A port nothing listens on: bound, noted, released.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// A deployment of one SQL connector `name` (kind table `kind`, holding the line `target`),
+/// read by `Query.items`. The timeout is long, so an answer that waits for it is plain.
+fn one_source(name: &str, kind: &str, target: &str, circuit_open: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("connectors")).expect("connectors");
+    std::fs::write(
+        dir.path().join("schema.graphql"),
+        format!(
+            "type Query {{ items: [Item!] @sql(connector: \"{name}\", query: \"SELECT 1 AS id\") }}\ntype Item {{ id: Int }}\n"
+        ),
+    )
+    .expect("schema");
+    std::fs::write(
+        dir.path().join(format!("connectors/{name}.toml")),
+        format!("timeout = \"3s\"\ncircuit_open = \"{circuit_open}\"\n[{kind}]\n{target}\n"),
+    )
+    .expect("connector");
+    dir
+}
+
+fn code(r: &Value) -> &str {
+    r["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
+
+/// `url` with its database (the last path segment) replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    format!("{}/{db}", &base[..base.rfind('/').unwrap_or(base.len())])
+}
+
+/// `url` with its user replaced by `user`.
+fn with_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
+/// Queries `Query.items` of a one-source deployment whose circuit opened at startup (its
+/// open period is 1ms, so the request is the call that probes it) and returns the
+/// response and how long it took.
+async fn query_items(dir: &Path) -> (Value, Duration) {
+    let app = TestApp::spawn(dir, &[]).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let started = Instant::now();
+    let r = app.query("{ items { id } }").await;
+    (r, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_connection_is_source_unavailable_within_100ms_with_the_cause_logged() {
+    capture_logs();
+    let port = free_port();
+    for (name, kind, url) in [
+        (
+            "faults_refused_pg",
+            "postgres",
+            format!("postgres://postgres@127.0.0.1:{port}/test"),
+        ),
+        (
+            "faults_refused_my",
+            "mysql",
+            format!("mysql://root@127.0.0.1:{port}/test"),
+        ),
+    ] {
+        let dir = one_source(name, kind, &format!("url = \"{url}\""), "1ms");
+        let (r, took) = query_items(dir.path()).await;
+        assert_eq!(code(&r), "SOURCE_UNAVAILABLE", "{name}: {r}");
+        assert!(
+            took < Duration::from_millis(100),
+            "{name}: answered after {took:?}, not at once"
+        );
+        let cause = format!("connection refused (127.0.0.1:{port})");
+        let lines = logged(&["upstream call failed", &format!("connector={name}"), &cause]);
+        assert!(!lines.is_empty(), "{name}: no log line names the cause");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_host_is_source_unavailable_at_once_naming_the_host() {
+    capture_logs();
+    let name = "faults_dns_pg";
+    let url = "postgres://postgres@nonexistent.invalid:5432/test";
+    let dir = one_source(name, "postgres", &format!("url = \"{url}\""), "1ms");
+    let (r, took) = query_items(dir.path()).await;
+    assert_eq!(code(&r), "SOURCE_UNAVAILABLE", "{r}");
+    assert!(
+        took < Duration::from_millis(500),
+        "answered after {took:?}: not retried, not waited for"
+    );
+    let lines = logged(&[
+        "upstream call failed",
+        &format!("connector={name}"),
+        "nonexistent.invalid",
+    ]);
+    assert!(!lines.is_empty(), "no log line names the host");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejected_credentials_and_an_unknown_database_are_source_unavailable_at_once() {
+    capture_logs();
+    let cases = [
+        (
+            "faults_no_db_pg",
+            "postgres",
+            with_database(&pg_url(), "no_such_db_simpul"),
+            "no_such_db_simpul",
+        ),
+        (
+            "faults_no_role_pg",
+            "postgres",
+            with_user(&pg_url(), "no_such_role"),
+            "no_such_role",
+        ),
+        (
+            "faults_no_db_my",
+            "mysql",
+            with_database(&mysql_url(), "no_such_db_simpul"),
+            "no_such_db_simpul",
+        ),
+        (
+            "faults_no_role_my",
+            "mysql",
+            with_user(&mysql_url(), "no_such_role"),
+            "no_such_role",
+        ),
+    ];
+    for (name, kind, url, named) in cases {
+        let dir = one_source(name, kind, &format!("url = \"{url}\""), "1ms");
+        let (r, took) = query_items(dir.path()).await;
+        assert_eq!(code(&r), "SOURCE_UNAVAILABLE", "{name}: {r}");
+        assert!(
+            took < Duration::from_millis(500),
+            "{name}: answered after {took:?}"
+        );
+        let lines = logged(&["upstream call failed", &format!("connector={name}"), named]);
+        assert!(!lines.is_empty(), "{name}: no log line names {named}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_sqlite_file_is_source_unavailable_naming_the_file() {
+    capture_logs();
+    let name = "faults_missing_file";
+    let dir = one_source(name, "sqlite", "path = \"data/missing.db\"", "1ms");
+    let (r, took) = query_items(dir.path()).await;
+    assert_eq!(code(&r), "SOURCE_UNAVAILABLE", "{r}");
+    assert!(took < Duration::from_millis(500), "answered after {took:?}");
+    let lines = logged(&[
+        "upstream call failed",
+        &format!("connector={name}"),
+        "missing.db",
+    ]);
+    assert!(!lines.is_empty(), "no log line names the file");
+}
