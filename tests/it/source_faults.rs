@@ -173,3 +173,80 @@ async fn a_missing_sqlite_file_is_source_unavailable_naming_the_file() {
     ]);
     assert!(!lines.is_empty(), "no log line names the file");
 }
+
+async fn status(app: &TestApp) -> (Value, Value) {
+    let sources = app.query("{ sources { name status lastError } }").await;
+    let ready = reqwest::get(format!("{}/readyz", app.url))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200, "ready while a source is down");
+    let ready: Value = ready.json().await.expect("json");
+    (
+        sources["data"]["sources"][0].clone(),
+        ready["sources"][0]["status"].clone(),
+    )
+}
+
+/// Forwards connections from `listener` to PostgreSQL: the database "comes up".
+fn forward_to_postgres(listener: tokio::net::TcpListener) {
+    let pg = pg_url();
+    let host = pg
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.rsplit_once('@').map_or(Some(r), |(_, h)| Some(h)))
+        .and_then(|h| h.split('/').next())
+        .expect("pg host")
+        .to_string();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let host = host.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(host).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_down_at_startup_is_down_from_the_first_request_and_up_once_it_answers() {
+    capture_logs();
+    let name = "faults_down_at_start";
+    let port = free_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/test");
+    let dir = one_source(name, "postgres", &format!("url = \"{url}\""), "300ms");
+    let started = Instant::now();
+    let app = TestApp::spawn(dir.path(), &[]).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "startup does not wait for the timeout of a refused source"
+    );
+    let (source, ready) = status(&app).await;
+    assert_eq!(source["name"], name);
+    assert_eq!(source["status"], "DOWN", "{source}");
+    assert_eq!(source["lastError"], "SOURCE_UNAVAILABLE", "{source}");
+    assert_eq!(ready, "DOWN");
+    let cause = format!("connection refused (127.0.0.1:{port})");
+    assert!(
+        !logged(&[
+            "unreachable at startup",
+            &format!("connector={name}"),
+            &cause
+        ])
+        .is_empty(),
+        "the reason is logged"
+    );
+
+    // The database comes up on that port: after the open period, the first call probes it.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("rebind the port");
+    forward_to_postgres(listener);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let r = app.query("{ items { id } }").await;
+    assert_eq!(r["data"]["items"][0]["id"], 1, "{r}");
+    let (source, ready) = status(&app).await;
+    assert_eq!(source["status"], "UP", "{source}");
+    assert_eq!(ready, "UP");
+}
