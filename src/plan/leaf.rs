@@ -103,6 +103,7 @@ impl Writer<'_, '_> {
                     }
                 };
                 if let Some(p) = problem {
+                    self.report(f, v, &p);
                     self.error(
                         f,
                         format!("{}.{}: {p}", f.owner, f.name),
@@ -130,7 +131,7 @@ pub(super) static LIST_NN: std::sync::LazyLock<Type> = std::sync::LazyLock::new(
 });
 
 /// A value for a message: at most 40 characters of its JSON.
-fn shown(v: &Value) -> String {
+pub(super) fn shown(v: &Value) -> String {
     let s = v.to_string();
     match s.char_indices().nth(40) {
         Some((i, _)) => format!("{}...", &s[..i]),

@@ -250,3 +250,101 @@ async fn a_database_down_at_startup_is_down_from_the_first_request_and_up_once_i
     assert_eq!(source["status"], "UP", "{source}");
     assert_eq!(ready, "UP");
 }
+
+const SEED: &str = "CREATE TABLE districts (code TEXT, name TEXT, population TEXT);
+INSERT INTO districts VALUES ('35.03.01', 'Panggul', 'banyak'), ('35.03.02', 'Munjungan', 'sedikit'), ('35.03.03', 'Watulimo', '41000');
+CREATE TABLE villages (code TEXT, name TEXT, district_code TEXT, kode_kec TEXT);
+INSERT INTO villages VALUES ('35.03.01.2001', 'Besuki', '35.03.01', '3503010'), ('35.03.02.2001', 'Ngulungwetan', '35.03.02', '3503020'), ('35.03.03.2001', 'Prigi', '35.03.03', '3503030');
+";
+
+/// Districts whose population is text, and villages batched by a key column in another
+/// format than the parents' codes (`villages`) or missing from the rows (`hamlets`).
+fn regions(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sub in ["connectors", "data"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+    }
+    std::fs::write(dir.path().join("data/seed.sql"), SEED).expect("seed");
+    std::fs::write(
+        dir.path().join(format!("connectors/{name}.toml")),
+        "[sqlite]\npath = \"data/regions.db\"\nseed = \"data/seed.sql\"\n",
+    )
+    .expect("connector");
+    std::fs::write(
+        dir.path().join("schema.graphql"),
+        format!(
+            r#"type Query {{
+  districts: [District] @sql(connector: "{name}", query: "SELECT * FROM districts ORDER BY code")
+}}
+type District {{
+  code: ID!
+  name: String!
+  population: Int!
+  villages: [Village!]! @sql(connector: "{name}", query: "SELECT * FROM villages WHERE district_code IN ({{{{parent.code}}}}) ORDER BY code", batch: {{key: "kode_kec"}})
+  hamlets: [Village!]! @sql(connector: "{name}", query: "SELECT code, name FROM villages WHERE district_code IN ({{{{parent.code}}}}) ORDER BY code", batch: {{key: "district_code"}})
+}}
+type Village {{ code: ID! name: String! }}
+"#
+        ),
+    )
+    .expect("schema");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_value_its_type_rejects_is_logged_once_with_field_connector_and_value() {
+    capture_logs();
+    let name = "faults_coerce";
+    let dir = regions(name);
+    let app = TestApp::spawn(dir.path(), &[]).await;
+    for _ in 0..2 {
+        let r = app.query("{ districts { code population } }").await;
+        assert_eq!(code(&r), "SOURCE_BAD_RESPONSE", "{r}");
+        assert_eq!(r["data"]["districts"][2]["population"], 41000, "{r}");
+        assert_eq!(r["data"]["districts"][0], Value::Null, "{r}");
+    }
+    let lines = logged(&["field=District.population", &format!("connector={name}")]);
+    assert_eq!(
+        lines.len(),
+        1,
+        "two bad rows, two requests: one line\n{lines:#?}"
+    );
+    let line = &lines[0];
+    assert!(
+        line.contains("binding=Query.districts") && line.contains("banyak"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_whose_rows_match_no_parent_is_logged_with_keys_from_both_sides() {
+    capture_logs();
+    let name = "faults_batch_key";
+    let dir = regions(name);
+    let app = TestApp::spawn(dir.path(), &[]).await;
+    for _ in 0..2 {
+        let r = app
+            .query("{ districts { code villages { code } hamlets { code } } }")
+            .await;
+        assert!(r.get("errors").is_none(), "{r}");
+        assert_eq!(r["data"]["districts"][0]["villages"], serde_json::json!([]));
+    }
+    let connector = format!("connector={name}");
+    let villages = logged(&["District.villages: none of 3 rows matched", &connector]);
+    assert_eq!(villages.len(), 1, "logged once: {villages:#?}");
+    for part in [
+        "the 3 keys asked",
+        "\"kode_kec\"",
+        "asked 35.03.01, 35.03.02, 35.03.03",
+        "rows have 3503010, 3503020, 3503030",
+    ] {
+        assert!(villages[0].contains(part), "{part} in {}", villages[0]);
+    }
+    let hamlets = logged(&["District.hamlets", &connector]);
+    assert_eq!(hamlets.len(), 1, "logged once: {hamlets:#?}");
+    assert!(
+        hamlets[0].contains("none of 3 rows has the batch key column \"district_code\""),
+        "{}",
+        hamlets[0]
+    );
+}
