@@ -119,6 +119,26 @@ impl Writer<'_, '_> {
         }
         Ok(())
     }
+
+    /// No value at all for `f`: null, or an error where its type forbids null.
+    pub(super) fn missing(&mut self, f: &PlanField) -> Result<(), Null> {
+        if f.non_null {
+            return self.no_value(f);
+        }
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    /// The error of a null in a non-null place of `f` (the field or a list item).
+    pub(super) fn no_value(&mut self, f: &PlanField) -> Result<(), Null> {
+        self.report(f, &Value::Null, "non-null but its source gave no value");
+        let message = format!(
+            "{}.{} is non-null but its source gave no value",
+            f.owner, f.name
+        );
+        self.error(f, message, ErrorCode::SourceBadResponse, None);
+        Err(Null)
+    }
 }
 
 /// `[T!]!`, the type of `Query.sources`.

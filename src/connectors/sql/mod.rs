@@ -5,7 +5,9 @@
 //! Every call runs under a deadline. A connection whose statement outlives it is detached
 //! from the pool and closed, never handed to the next call half-way through a statement; a
 //! pool that hands out no connection for several calls in a row (a connection leaked by a
-//! driver, a database that stopped answering) is replaced by a fresh one.
+//! driver, a database that stopped answering) is replaced by a fresh one. A database that
+//! refuses the connection or the connector's credentials fails the call at once
+//! (`reach.rs`), never as a timeout.
 
 mod reach;
 mod rows;
