@@ -72,8 +72,9 @@ impl Located for SqliteConnectOptions {
 
 impl Target {
     /// Whether the server at this address takes connections: `Err` with the cause in words
-    /// when it refuses them or its host has no address. A file is not probed here: opening
-    /// it is as cheap as probing it.
+    /// when it plainly does not (refused, no such host, no route, no socket). Any other
+    /// failure of the probe (out of local ports, say) leaves the decision to the acquire.
+    /// A file is not probed here: opening it is as cheap as probing it.
     pub async fn probe(&self) -> Result<(), String> {
         match self {
             Target::Tcp(host, port) => {
@@ -87,14 +88,14 @@ impl Target {
                 }
                 // Every address is tried: `localhost` may refuse on ::1 and listen on 127.0.0.1.
                 match tokio::net::TcpStream::connect(addrs.as_slice()).await {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(io_cause(&e, self)),
+                    Err(e) if unreachable(&e) => Err(io_cause(&e, self)),
+                    _ => Ok(()),
                 }
             }
             #[cfg(unix)]
             Target::Unix(path) => match tokio::net::UnixStream::connect(path).await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(io_cause(&e, self)),
+                Err(e) if unreachable(&e) => Err(io_cause(&e, self)),
+                _ => Ok(()),
             },
             #[cfg(not(unix))]
             Target::Unix(_) => Ok(()),
@@ -113,6 +114,18 @@ impl Target {
             other => format!("{other} ({self})"),
         }
     }
+}
+
+/// A connect error that says the server cannot be reached, not that this attempt failed.
+fn unreachable(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused
+            | ErrorKind::NotFound
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+    )
 }
 
 fn io_cause(e: &std::io::Error, target: &Target) -> String {
@@ -175,5 +188,33 @@ where
             let target = probe.unwrap_or_else(|| pool.connect_options().target());
             Err(Failure::Unreachable(target.cause(&e)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_probe_names_a_refusal_and_an_unknown_host_and_passes_a_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Target::Tcp("127.0.0.1".into(), port);
+        assert_eq!(target.probe().await, Ok(()));
+        drop(listener);
+        assert_eq!(
+            target.probe().await,
+            Err(format!("connection refused (127.0.0.1:{port})"))
+        );
+        let unknown = Target::Tcp("nonexistent.invalid".into(), 5432)
+            .probe()
+            .await;
+        assert!(
+            unknown
+                .as_ref()
+                .is_err_and(|e| e.starts_with("unknown host nonexistent.invalid")),
+            "{unknown:?}"
+        );
+        assert_eq!(Target::File("x.db".into()).probe().await, Ok(()));
     }
 }
