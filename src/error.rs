@@ -64,6 +64,9 @@ pub struct SourceError {
     pub connector: Arc<str>,
     /// Internal detail for the log; never sent to a client.
     pub detail: Arc<str>,
+    /// The source said plainly that it cannot serve (connection refused, unknown host,
+    /// credentials or database rejected): trying again within the same call cannot help.
+    pub definite: bool,
 }
 
 impl SourceError {
@@ -72,7 +75,14 @@ impl SourceError {
             code,
             connector: connector.clone(),
             detail: detail.to_string().into(),
+            definite: false,
         }
+    }
+
+    /// The same error, marked as one that retrying within the call cannot cure.
+    pub fn definite(mut self) -> Self {
+        self.definite = true;
+        self
     }
 
     /// The GraphQL error a client sees: code and connector, no internal detail.

@@ -251,7 +251,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(anyhow::Error::msg)?;
     // What `simpul check` refuses, serve refuses; a source that cannot be reached starts
-    // DOWN instead (it may come up later).
+    // DOWN instead (it may come up later), and its bindings are checked by `check` then.
     let report = simpul::check::verify(&state.engine.blueprint, &state.engine.sources, false).await;
     if !report.problems.is_empty() {
         for d in &report.problems {
@@ -263,9 +263,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.dir.display()
         );
     }
-    for d in &report.unreachable {
-        tracing::warn!(diagnostic = %d, "source not reached at startup; its bindings were not checked");
-    }
+    // Unreachable sources were logged and marked DOWN when the state started.
     simpul::server::serve(state, addr)
         .await
         .with_context(|| format!("serving on {addr}"))?;

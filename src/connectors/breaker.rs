@@ -81,6 +81,16 @@ impl Breaker {
         };
     }
 
+    /// Opens the circuit now, whatever the count: the source is known to be down (it was
+    /// unreachable at startup). After the open period one call probes it, as after failures.
+    pub fn trip(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = State::Open {
+                until: Instant::now() + self.open_for,
+            };
+        }
+    }
+
     pub fn circuit(&self) -> Circuit {
         match self.state.lock().map(|s| match *s {
             State::Closed { .. } => Circuit::Closed,
@@ -112,5 +122,18 @@ mod tests {
         b.success();
         assert_eq!(b.circuit(), Circuit::Closed);
         assert!(b.allow());
+    }
+
+    #[test]
+    fn a_tripped_circuit_is_open_at_once_then_probes_once() {
+        let b = Breaker::new(5, Duration::from_millis(20));
+        b.trip();
+        assert_eq!(b.circuit(), Circuit::Open);
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(b.allow(), "one probe after the open period");
+        assert!(!b.allow(), "only one");
+        b.success();
+        assert_eq!(b.circuit(), Circuit::Closed);
     }
 }

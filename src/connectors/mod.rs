@@ -5,8 +5,11 @@ mod bps;
 pub mod breaker;
 pub mod derived;
 pub mod file;
+mod health;
 pub mod http;
 pub mod sql;
+
+pub use health::Health;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -159,19 +162,6 @@ pub(crate) async fn joined<T>(
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// What the gateway knows about a source's state from its recent calls.
-#[derive(Clone, Debug, Default)]
-pub struct Health {
-    pub last_success: Option<SystemTime>,
-    pub last_error: Option<ErrorCode>,
-    pub latency: Option<Duration>,
-    pub consecutive_failures: u32,
-}
-
 impl Source {
     /// Builds a connector. Database pools connect lazily, so a source that is down at startup
     /// does not stop the gateway.
@@ -241,50 +231,6 @@ impl Source {
             AnySource::File(f) => f.generation.load(std::sync::atomic::Ordering::SeqCst),
             _ => 0,
         }
-    }
-
-    /// The health report of `Query.sources` and `/readyz`.
-    pub fn health_json(&self) -> Value {
-        let h = self.health();
-        let circuit = self.breaker.circuit();
-        let status = match circuit {
-            breaker::Circuit::Open => "DOWN",
-            breaker::Circuit::HalfOpen => "DEGRADED",
-            breaker::Circuit::Closed if h.consecutive_failures > 0 => "DEGRADED",
-            breaker::Circuit::Closed => "UP",
-        };
-        let (calls, permits) = self.in_flight();
-        let (pool, recycles, recycled_at) = match &self.kind {
-            AnySource::Sql(s) => {
-                let (n, at) = s.recycles();
-                (Some(s.pool().usage()), Some(n), at)
-            }
-            AnySource::File(f) => (f.pool().map(|p| sql::Pool::Sqlite(p).usage()), None, None),
-            AnySource::Http(_) => (None, None, None),
-        };
-        serde_json::json!({
-            "name": self.config.name,
-            "title": self.config.title,
-            "opd": self.config.opd,
-            "kind": self.config.kind.name(),
-            "status": status,
-            "lastSuccessAt": h.last_success.map(rfc3339),
-            "latencyMs": h.latency.map(|d| d.as_secs_f64() * 1000.0),
-            "circuit": circuit.as_str(),
-            "lastError": h.last_error.map(|e| e.as_str()),
-            "inFlight": calls,
-            "concurrencyInUse": permits,
-            "concurrencyLimit": self.config.max_concurrency,
-            "poolOpen": pool.map(|p| p.size),
-            "poolIdle": pool.map(|p| p.idle),
-            "poolMax": pool.map(|p| p.max),
-            "poolRecycles": recycles,
-            "poolRecycledAt": recycled_at.map(rfc3339),
-        })
-    }
-
-    pub fn health(&self) -> Health {
-        self.health.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Runs `call`, sharing it with every identical call already in flight when `shareable`.
@@ -368,7 +314,13 @@ impl Source {
             loop {
                 let result = self.attempt(call.clone(), deadline).await;
                 match result {
-                    Err(e) if e.code == ErrorCode::SourceUnavailable && attempt < retries => {
+                    // A definite refusal is not retried: the breaker deals with a source
+                    // that is down.
+                    Err(e)
+                        if e.code == ErrorCode::SourceUnavailable
+                            && !e.definite
+                            && attempt < retries =>
+                    {
                         attempt += 1;
                         let base = 25u64 << attempt.min(6);
                         let jitter = rand::random_range(0..=base);
@@ -456,25 +408,6 @@ impl Source {
                 &self.name,
                 "call does not match connector kind",
             )),
-        }
-    }
-
-    fn record(&self, result: &Result<Vec<Value>, SourceError>, took: Duration) {
-        let Ok(mut h) = self.health.lock() else {
-            return;
-        };
-        h.latency = Some(took);
-        match result {
-            Ok(_) => {
-                h.last_success = Some(SystemTime::now());
-                h.last_error = None;
-                h.consecutive_failures = 0;
-            }
-            Err(e) => {
-                h.last_error = Some(e.code);
-                h.consecutive_failures += 1;
-                tracing::warn!(connector = %self.name, code = %e.code, detail = %e.detail, "upstream call failed");
-            }
         }
     }
 }

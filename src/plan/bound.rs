@@ -135,13 +135,21 @@ pub(super) async fn bound_rows(
                                     Arc::new(resolve::parent_keys(&node.group, &batch.parent.path))
                                 }
                             };
-                            keys.iter()
+                            let picks = keys
+                                .iter()
                                 .map(|k| {
                                     k.as_deref()
                                         .and_then(|k| index.by_key.range(k))
                                         .unwrap_or((0, 0))
                                 })
-                                .collect::<Vec<_>>()
+                                .collect::<Vec<_>>();
+                            let rows = index.group.rows();
+                            if !rows.is_empty() && picks.iter().all(|&(_, len)| len == 0) {
+                                super::faults::no_batch_match(
+                                    engine, binding, &batch.key, &keys, rows,
+                                );
+                            }
+                            picks
                         };
                         let picks = match (node.group.derived(), index.group.answer_id()) {
                             (Some(d), Some(child)) => {

@@ -270,6 +270,7 @@ impl<'a> Builder<'a> {
                 non_null,
                 at: (first.pos.line, first.pos.column),
                 owner: ty.name.as_str().into(),
+                field: format!("{}.{name}", ty.name).into(),
                 size,
             });
         }

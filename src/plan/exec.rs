@@ -109,7 +109,7 @@ pub(super) async fn execute(cx: &Cx<'_>, root: &Selection, out: &mut Vec<u8>) ->
     };
     level.push_owned(vec![Value::Object(Default::default())]);
     let fetched = fetch_children(cx, root, &level, true).await;
-    let mut w = Writer::new(out, cx.engine.blueprint.limits.max_errors);
+    let mut w = Writer::reporting(out, cx.engine.blueprint.limits.max_errors, cx.engine);
     w.root(root, &fetched, &level);
     w.finish()
 }

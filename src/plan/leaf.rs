@@ -103,6 +103,7 @@ impl Writer<'_, '_> {
                     }
                 };
                 if let Some(p) = problem {
+                    self.report(f, v, &p);
                     self.error(
                         f,
                         format!("{}.{}: {p}", f.owner, f.name),
@@ -118,6 +119,26 @@ impl Writer<'_, '_> {
         }
         Ok(())
     }
+
+    /// No value at all for `f`: null, or an error where its type forbids null.
+    pub(super) fn missing(&mut self, f: &PlanField) -> Result<(), Null> {
+        if f.non_null {
+            return self.no_value(f);
+        }
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    /// The error of a null in a non-null place of `f` (the field or a list item).
+    pub(super) fn no_value(&mut self, f: &PlanField) -> Result<(), Null> {
+        self.report(f, &Value::Null, "non-null but its source gave no value");
+        let message = format!(
+            "{}.{} is non-null but its source gave no value",
+            f.owner, f.name
+        );
+        self.error(f, message, ErrorCode::SourceBadResponse, None);
+        Err(Null)
+    }
 }
 
 /// `[T!]!`, the type of `Query.sources`.
@@ -130,7 +151,7 @@ pub(super) static LIST_NN: std::sync::LazyLock<Type> = std::sync::LazyLock::new(
 });
 
 /// A value for a message: at most 40 characters of its JSON.
-fn shown(v: &Value) -> String {
+pub(super) fn shown(v: &Value) -> String {
     let s = v.to_string();
     match s.char_indices().nth(40) {
         Some((i, _)) => format!("{}...", &s[..i]),

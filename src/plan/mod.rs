@@ -12,6 +12,7 @@ mod bound;
 mod build;
 mod cost;
 mod exec;
+mod faults;
 mod input;
 mod introspect;
 mod leaf;
@@ -366,6 +367,8 @@ struct PlanField {
     at: (usize, usize),
     /// The type the field is selected on, for messages.
     owner: Arc<str>,
+    /// `Type.field` (the schema's name, not the response key), for the log.
+    field: Arc<str>,
     /// How many values the field may hold, for the operation's estimated cost.
     size: cost::Size,
 }

@@ -28,6 +28,11 @@ pub(super) struct Writer<'o, 'p> {
     /// `[limits] max_errors`: past it errors are only counted, in `left_out`.
     max_errors: usize,
     left_out: usize,
+    /// Reports the source faults it writes to the log; `None` for a trial writer whose
+    /// errors are dropped (a projection's: the rows are then written again, reported).
+    pub(super) engine: Option<&'p crate::resolve::Engine>,
+    /// The binding whose answer the rows being written are, when they are one.
+    pub(super) from: Option<&'p crate::blueprint::Binding>,
 }
 
 impl<'o, 'p> Writer<'o, 'p> {
@@ -38,6 +43,20 @@ impl<'o, 'p> Writer<'o, 'p> {
             path: Vec::new(),
             max_errors,
             left_out: 0,
+            engine: None,
+            from: None,
+        }
+    }
+
+    /// A writer that logs the source faults it writes (see `faults`).
+    pub fn reporting(
+        out: &'o mut Vec<u8>,
+        max_errors: usize,
+        engine: &'p crate::resolve::Engine,
+    ) -> Self {
+        Writer {
+            engine: Some(engine),
+            ..Writer::new(out, max_errors)
         }
     }
 
@@ -219,7 +238,13 @@ impl<'o, 'p> Writer<'o, 'p> {
     pub(super) fn leaf(&mut self, f: &PlanField, row: &Value) -> Result<(), Null> {
         match &f.kind {
             Kind::Typename(t) => self.out.extend_from_slice(t),
-            Kind::Const { value, out: o } => self.value(f, o, &o.ty, value)?,
+            Kind::Const { value, out: o } => {
+                // A constant is no source's value.
+                let outer = self.from.take();
+                let r = self.value(f, o, &o.ty, value);
+                self.from = outer;
+                r?
+            }
             Kind::Property {
                 lookup,
                 out: o,
@@ -248,6 +273,24 @@ impl<'o, 'p> Writer<'o, 'p> {
 
     /// A value fetched for the field's level: a bound field, a nested object, introspection.
     fn nested(&mut self, f: &'p PlanField, fetched: &Fetched, pos: usize) -> Result<(), Null> {
+        // Rows below a bound field are its answer's; a nested object's are its parent's.
+        let outer = self.from;
+        self.from = match &f.kind {
+            Kind::Bound { binding, .. } => Some(binding),
+            Kind::Property { .. } => outer,
+            _ => None,
+        };
+        let r = self.nested_value(f, fetched, pos);
+        self.from = outer;
+        r
+    }
+
+    fn nested_value(
+        &mut self,
+        f: &'p PlanField,
+        fetched: &Fetched,
+        pos: usize,
+    ) -> Result<(), Null> {
         match (&f.kind, fetched) {
             (Kind::Property { out: o, .. }, Fetched::Nested(ch)) => {
                 self.children(Some(&o.ty), f, ch, pos)
@@ -364,24 +407,5 @@ impl<'o, 'p> Writer<'o, 'p> {
         }
         self.out.push(b']');
         Ok(())
-    }
-
-    /// No value at all for `f`: null, or an error where its type forbids null.
-    pub(super) fn missing(&mut self, f: &PlanField) -> Result<(), Null> {
-        if f.non_null {
-            return self.no_value(f);
-        }
-        self.out.extend_from_slice(b"null");
-        Ok(())
-    }
-
-    /// The error of a null in a non-null place of `f` (the field or a list item).
-    pub(super) fn no_value(&mut self, f: &PlanField) -> Result<(), Null> {
-        let message = format!(
-            "{}.{} is non-null but its source gave no value",
-            f.owner, f.name
-        );
-        self.error(f, message, ErrorCode::SourceBadResponse, None);
-        Err(Null)
     }
 }

@@ -92,13 +92,16 @@ pub fn views(blueprint: &Blueprint) -> Vec<View> {
 }
 
 impl AppState {
-    /// Connects every source of `blueprint` and builds the schema.
+    /// Builds every source of `blueprint`, probes each database once, and builds the schema.
     pub async fn start(blueprint: Blueprint, dir: &Path) -> Result<AppState, String> {
         let blueprint = Arc::new(blueprint);
         let mut sources = Vec::with_capacity(blueprint.connectors.len());
         for c in &blueprint.connectors {
             sources.push(Arc::new(Source::build(c.clone(), dir).await?));
         }
+        // All at once: startup waits for one connector timeout at most. A source that is
+        // down does not stop the gateway; it is DOWN from the first request.
+        futures::future::join_all(sources.iter().map(|s| s.probe_at_start())).await;
         let cache = crate::cache::Cache::new(&blueprint.cache).await;
         let engine = Arc::new(Engine::new(blueprint, sources, cache));
         let views = views(&engine.blueprint);

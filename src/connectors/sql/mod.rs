@@ -5,13 +5,16 @@
 //! Every call runs under a deadline. A connection whose statement outlives it is detached
 //! from the pool and closed, never handed to the next call half-way through a statement; a
 //! pool that hands out no connection for several calls in a row (a connection leaked by a
-//! driver, a database that stopped answering) is replaced by a fresh one.
+//! driver, a database that stopped answering) is replaced by a fresh one. A database that
+//! refuses the connection or the connector's credentials fails the call at once
+//! (`reach.rs`), never as a timeout.
 
 pub mod describe;
+mod reach;
 mod rows;
+mod seed;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -27,6 +30,7 @@ use super::Param;
 use crate::blueprint::settings::{ConnectorConfig, ConnectorKind};
 use crate::error::{ErrorCode, SourceError};
 use rows::{mysql_row, pg_row, sqlite_row};
+pub use seed::seed_sqlite;
 
 /// Calls in a row that found no free connection before the pool is replaced.
 pub const RECYCLE_AFTER: u32 = 3;
@@ -65,6 +69,9 @@ pub enum Failure {
     NoConnection,
     /// The statement was still running at the deadline; its connection was closed.
     Timeout,
+    /// The database cannot be reached or refused us (connection refused, unknown host,
+    /// credentials or database rejected, file not openable): the cause in words.
+    Unreachable(String),
     Source(SourceError),
 }
 
@@ -95,14 +102,8 @@ macro_rules! bind_all {
 /// Acquires a connection and runs one statement on it, both before `$deadline`.
 macro_rules! guarded {
     ($pool:expr, $db:ty, $sql:expr, $params:expr, $deadline:expr, $name:expr, $row:expr, $acquired:expr) => {{
-        let mut conn = match tokio::time::timeout_at($deadline, $pool.acquire()).await {
-            Ok(Ok(c)) => {
-                $acquired();
-                c
-            }
-            Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => return Err(Failure::NoConnection),
-            Ok(Err(e)) => return Err(Failure::Source(db_error($name, e))),
-        };
+        let mut conn = reach::acquire($name, $pool, $deadline).await?;
+        $acquired();
         let query = bind_all!(sqlx::query::<$db>(AssertSqlSafe($sql)), $params);
         match tokio::time::timeout_at($deadline, query.fetch_all(&mut *conn)).await {
             Ok(Ok(rows)) => Ok(rows.iter().map($row).collect()),
@@ -164,6 +165,16 @@ impl Pool {
                     acquired
                 )
             }
+        }
+    }
+
+    /// Opens (or takes) a connection and gives it back to the pool, before `deadline`: the
+    /// database is reachable and accepts the connector's credentials.
+    pub async fn reachable(&self, name: &Arc<str>, deadline: Instant) -> Result<(), Failure> {
+        match self {
+            Pool::Postgres(p) => reach::acquire(name, p, deadline).await.map(drop),
+            Pool::Mysql(p) => reach::acquire(name, p, deadline).await.map(drop),
+            Pool::Sqlite(p) => reach::acquire(name, p, deadline).await.map(drop),
         }
     }
 
@@ -422,6 +433,9 @@ pub fn failure(name: &Arc<str>, f: Failure, timeout: Duration, pool: PoolUse) ->
             name,
             format!("no answer within {timeout:?}; the connection was closed"),
         ),
+        Failure::Unreachable(cause) => {
+            SourceError::new(ErrorCode::SourceUnavailable, name, cause).definite()
+        }
     }
 }
 
@@ -436,40 +450,4 @@ pub fn db_error(name: &Arc<str>, e: sqlx::Error) -> SourceError {
         _ => ErrorCode::SourceError,
     };
     SourceError::new(code, name, e)
-}
-
-/// Creates `db` from the `seed` script when the file is missing or older than the seed.
-/// The database is built under a temporary name and renamed, so a crash never leaves half a seed.
-pub async fn seed_sqlite(db: &Path, seed: &Path) -> Result<(), String> {
-    let seed_time = std::fs::metadata(seed)
-        .and_then(|m| m.modified())
-        .map_err(|e| format!("seed {}: {e}", seed.display()))?;
-    if let Ok(db_time) = std::fs::metadata(db).and_then(|m| m.modified())
-        && db_time >= seed_time
-    {
-        return Ok(());
-    }
-    let script =
-        std::fs::read_to_string(seed).map_err(|e| format!("seed {}: {e}", seed.display()))?;
-    let tmp = db.with_extension(format!("seeding-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    if let Some(parent) = db.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
-    let options = SqliteConnectOptions::from_str("sqlite:")
-        .map_err(|e| e.to_string())?
-        .filename(&tmp)
-        .create_if_missing(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    let result = sqlx::raw_sql(AssertSqlSafe(script)).execute(&pool).await;
-    pool.close().await;
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("seed {} failed: {e}", seed.display()));
-    }
-    std::fs::rename(&tmp, db).map_err(|e| format!("{}: {e}", db.display()))
 }
