@@ -157,6 +157,8 @@ pub struct Probed {
     pub unreachable: Vec<Unreachable>,
     /// Open connections (per connector) for reading column values.
     pub conns: Vec<Option<Conn>>,
+    /// Column values already read, by connector, table and column.
+    pub read: std::collections::HashMap<(usize, String, String), Option<Vec<Value>>>,
 }
 
 /// Asks every source, each within its connector's timeout. Live HTTP URLs are sampled only
@@ -228,6 +230,7 @@ pub async fn probe(bp: &Blueprint, sources: &[Arc<Source>], live_http: bool) -> 
         seen,
         unreachable,
         conns,
+        read: Default::default(),
     }
 }
 
