@@ -10,8 +10,8 @@ mod limits;
 mod security;
 
 pub use crate::blueprint::settings::{
-    CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, DEFAULT_MAX_RESPONSE_BYTES,
-    HttpFormat, Limits, MAX_DEPTH_CEILING,
+    CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, CsvFormat,
+    DEFAULT_MAX_RESPONSE_BYTES, DecimalMark, HttpFormat, Limits, MAX_DEPTH_CEILING,
 };
 pub mod duration;
 pub mod env;
@@ -168,8 +168,16 @@ pub struct HttpFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceFile {
-    /// A CSV, XLSX or JSON file, or a directory of them.
+    /// A CSV, XLSX or JSON file, or a directory of them, relative to the deployment;
+    /// `${env.X}` is expanded.
     pub path: String,
+    /// The character between the cells of CSV files, e.g. ";" or "\t". Unset: the most
+    /// frequent of `,` `;` tab `|` in the header line (outside quotes).
+    pub delimiter: Option<String>,
+    /// The decimal mark of numbers in CSV files: "." or "," (then "." groups thousands:
+    /// "1.234,5"). Unset: "." when the delimiter is a comma; otherwise detected per column
+    /// ("," when its numbers are written "12,5" and none "12.5").
+    pub decimal: Option<String>,
 }
 
 #[derive(Debug)]

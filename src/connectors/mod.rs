@@ -190,8 +190,8 @@ impl Source {
                 config.max_response_bytes,
                 dir,
             )?),
-            ConnectorKind::File { path } => {
-                AnySource::File(file::FileSource::open(&dir.join(path)).await?)
+            ConnectorKind::File { path, csv } => {
+                AnySource::File(file::FileSource::open(dir, path, *csv).await?)
             }
             _ => AnySource::Sql(sql::SqlSource::connect(&config, dir).await?),
         };
@@ -205,7 +205,7 @@ impl Source {
                 .next()
                 .unwrap_or(url)
                 .to_string(),
-            ConnectorKind::Sqlite { path, .. } | ConnectorKind::File { path } => {
+            ConnectorKind::Sqlite { path, .. } | ConnectorKind::File { path, .. } => {
                 dir.join(path).display().to_string()
             }
             ConnectorKind::Http { base_url, .. } => base_url.clone(),
@@ -247,8 +247,14 @@ impl Source {
     pub fn health_json(&self) -> Value {
         let h = self.health();
         let circuit = self.breaker.circuit();
+        let file = match &self.kind {
+            AnySource::File(f) => Some(f.health()),
+            _ => None,
+        };
+        let problem = file.as_ref().and_then(|f| f.problem.as_ref());
         let status = match circuit {
             breaker::Circuit::Open => "DOWN",
+            _ if problem.is_some() => "STALE",
             breaker::Circuit::HalfOpen => "DEGRADED",
             breaker::Circuit::Closed if h.consecutive_failures > 0 => "DEGRADED",
             breaker::Circuit::Closed => "UP",
@@ -280,6 +286,10 @@ impl Source {
             "poolMax": pool.map(|p| p.max),
             "poolRecycles": recycles,
             "poolRecycledAt": recycled_at.map(rfc3339),
+            "loadedAt": file.as_ref().map(|f| rfc3339(f.loaded_at)),
+            "staleSince": problem.map(|p| rfc3339(p.1)),
+            "staleSeconds": problem.map(|p| p.1.elapsed().unwrap_or_default().as_secs()),
+            "problem": problem.map(|p| p.0.as_str()),
         })
     }
 
