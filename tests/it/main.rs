@@ -22,4 +22,5 @@ mod partial;
 mod queries;
 mod resilience;
 mod security;
+mod spreadsheets;
 mod views;
