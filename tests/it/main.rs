@@ -21,6 +21,7 @@ mod limits;
 mod partial;
 mod queries;
 mod resilience;
+mod schemas;
 mod security;
 mod spreadsheets;
 mod views;
