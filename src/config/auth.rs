@@ -20,7 +20,9 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
 /// HS256 is only as strong as its secret; RFC 7518 asks for a key as long as the hash.
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// `[auth]`, as written (after `${env.X}` expansion when loaded by `load_gateway`).
+/// `[auth]`: the bearer tokens accepted, HS256 with a shared secret or RS256/ES256 from a
+/// JWKS; with neither every caller is anonymous. Every value may use `${env.X}` (expanded by
+/// `load_gateway`).
 #[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {

@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use crate::access::Tier;
 
-/// `[security]`, as written.
+/// `[security]`, as written: CORS, CSRF prevention, introspection and suggestions per tier,
+/// persisted operations, the PUBLIC safelist and rate limits.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityFile {
