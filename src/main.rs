@@ -1,4 +1,4 @@
-//! The `simpul` binary: `serve` (default), `check` and `token`.
+//! The `simpul` binary: `serve` (default), `check`, `token` and `schema`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +33,19 @@ enum Command {
     Check(CheckArgs),
     /// Print an HS256 token signed with SIMPUL_JWT_SECRET, for staff tools and tests.
     Token(TokenArgs),
+    /// Print the JSON Schema of a connector file or of simpul.toml, for editors.
+    Schema {
+        #[arg(value_enum)]
+        of: SchemaOf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaOf {
+    /// connectors/NAME.toml
+    Connector,
+    /// simpul.toml
+    Gateway,
 }
 
 #[derive(clap::Args)]
@@ -114,6 +127,14 @@ fn main() -> ExitCode {
             Some(Command::Check(args)) => check(args).await,
             Some(Command::Serve(args)) => serve(args).await,
             Some(Command::Token(args)) => Ok(token(args)),
+            Some(Command::Schema { of }) => {
+                let schema = match of {
+                    SchemaOf::Connector => simpul::config::schema::connector(),
+                    SchemaOf::Gateway => simpul::config::schema::gateway(),
+                };
+                print!("{}", simpul::config::schema::text(&schema));
+                Ok(ExitCode::SUCCESS)
+            }
             None => {
                 serve(ServeArgs {
                     dir: ".".into(),

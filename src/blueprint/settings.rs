@@ -45,7 +45,26 @@ pub enum ConnectorKind {
     },
     File {
         path: String,
+        csv: CsvFormat,
     },
+}
+
+/// How a `[file]` source's CSV files are written; `None` is detected from each file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CsvFormat {
+    /// The byte between cells (`delimiter`), else sniffed from the header line.
+    pub delimiter: Option<u8>,
+    /// The decimal mark of numbers (`decimal`), else detected per column when the
+    /// delimiter is not a comma.
+    pub decimal: Option<DecimalMark>,
+}
+
+/// How a number's fraction is written: `12.5`, or `12,5` (then `.` groups thousands:
+/// `1.234,5`), the usual export of a spreadsheet set to Indonesian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecimalMark {
+    Point,
+    Comma,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

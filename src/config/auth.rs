@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::duration;
@@ -19,8 +20,10 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(3600);
 /// HS256 is only as strong as its secret; RFC 7518 asks for a key as long as the hash.
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// `[auth]`, as written (after `${env.X}` expansion when loaded by `load_gateway`).
-#[derive(Debug, Default, Clone, Deserialize)]
+/// `[auth]`: the bearer tokens accepted, HS256 with a shared secret or RS256/ES256 from a
+/// JWKS; with neither every caller is anonymous. Every value may use `${env.X}` (expanded by
+/// `load_gateway`).
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {
     /// Shared secret of HS256 tokens (its UTF-8 bytes), e.g. `"${env.SIMPUL_JWT_SECRET}"`;
@@ -28,13 +31,14 @@ pub struct AuthFile {
     pub jwt_secret: Option<String>,
     /// JWKS document of an identity provider: RS256 and ES256 tokens verify against its
     /// keys, by `kid`. `https://`, or `http://` on loopback only: a key fetched in clear
-    /// text could be swapped on the way.
+    /// text could be swapped on the way. `${env.X}` is expanded.
     pub jwks_url: Option<String>,
-    /// When set, a token's `iss` must be present and equal to it.
+    /// When set, a token's `iss` must be present and equal to it (`${env.X}` expanded).
     pub issuer: Option<String>,
-    /// When set, a token's `aud` must be present and name it.
+    /// When set, a token's `aud` must be present and name it (`${env.X}` expanded).
     pub audience: Option<String>,
-    /// Clock skew allowed on `exp` and `nbf`, e.g. "60s" (the default); at most 1h.
+    /// Clock skew allowed on `exp` and `nbf`: a duration such as "60s" (the default) or
+    /// "2m"; at most "1h".
     pub leeway: Option<String>,
 }
 

@@ -138,8 +138,36 @@ pub fn load_connector(
         });
     }
     if let Some(f) = &raw.file {
+        let mut problem = |key: &str, message: String, hint: &str| {
+            let (l, c) = line_col(text, text.find(key).unwrap_or(0));
+            diags.push(Diagnostic::new(file, l, c, message).hint(hint));
+        };
+        let delimiter = f.delimiter.as_deref().and_then(|d| match d.as_bytes() {
+            [b] if !matches!(b, b'"' | b'\n' | b'\r') => Some(*b),
+            _ => {
+                problem(
+                    "delimiter",
+                    format!("[file] delimiter {d:?} is not one character"),
+                    "write delimiter = \";\", \",\", \"|\" or \"\\t\" (a tab)",
+                );
+                None
+            }
+        });
+        let decimal = f.decimal.as_deref().and_then(|d| match d {
+            "." => Some(DecimalMark::Point),
+            "," => Some(DecimalMark::Comma),
+            _ => {
+                problem(
+                    "decimal",
+                    format!("[file] decimal {d:?} is neither \".\" nor \",\""),
+                    "write decimal = \",\" for numbers written 12,5 (1.234,5)",
+                );
+                None
+            }
+        });
         kinds.push(ConnectorKind::File {
             path: expand(&f.path),
+            csv: CsvFormat { delimiter, decimal },
         });
     }
     if raw.graphql.is_some() {

@@ -1,46 +1,53 @@
 //! `[limits]` in simpul.toml, as written: what one request may cost. Read into
 //! [`Limits`](crate::blueprint::settings::Limits) by `load_gateway`.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Request limits: a public endpoint must bound what one request can cost. Every count but
 /// the body size and the timeout is checked before the document is validated or run
 /// (`server::limits`); over a limit the request is answered 400 naming it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
+#[schemars(transform = super::schema::former_name("max_complexity", "max_fields"))]
 pub struct LimitsFile {
-    /// Deepest field nesting accepted, after fragment expansion (`{ a { b } }` is 2).
+    /// Deepest field nesting accepted, after fragment expansion (`{ a { b } }` is 2);
+    /// default 16, at most 64.
     pub max_depth: usize,
     /// Most fields in one document after fragment expansion, summed over its operations: a
-    /// fragment spread twice counts twice. `max_complexity` is its former name.
+    /// fragment spread twice counts twice (default 2000). `max_complexity` is its former
+    /// name.
     #[serde(alias = "max_complexity")]
     pub max_fields: usize,
-    /// Most aliased fields in one document after fragment expansion.
+    /// Most aliased fields in one document after fragment expansion (default 100).
     pub max_aliases: usize,
-    /// Most root fields in one operation, after fragment expansion.
+    /// Most root fields in one operation, after fragment expansion (default 50).
     pub max_root_fields: usize,
-    /// Most directives on one field (or fragment, or operation).
+    /// Most directives on one field (or fragment, or operation); default 10.
     pub max_directives_per_field: usize,
     /// Most lexical tokens (names, punctuators, values) in one document, counted before it
-    /// is parsed.
+    /// is parsed (default 15000).
     pub max_tokens: usize,
-    /// Most operations in one document.
+    /// Most operations in one document (default 100).
     pub max_operations: usize,
-    /// Largest request body, in bytes.
+    /// Largest request body, in bytes (a number: default 1048576, 1 MiB).
     pub max_body_bytes: usize,
-    /// Longest a whole request may run.
+    /// Longest a whole request may run: a duration such as "30s" (the default), "500ms",
+    /// "2m".
     pub request_timeout: String,
-    /// Requests in progress at once; past it, 503 with `Retry-After` instead of a queue.
+    /// Requests in progress at once; past it, 503 with `Retry-After` instead of a queue
+    /// (default 1024).
     pub max_in_flight: usize,
-    /// After SIGTERM, how long requests in progress may run before the process exits.
+    /// After SIGTERM, how long requests in progress may run before the process exits: a
+    /// duration such as "10s" (the default).
     pub shutdown_grace: String,
-    /// Most errors in one response; the rest are counted in a last one.
+    /// Most errors in one response; the rest are counted in a last one (default 100).
     pub max_errors: usize,
     /// Most estimated cost of one operation: every field counts 1 for each value it may
-    /// produce, lists multiplying what they hold (see `default_list_size`).
+    /// produce, lists multiplying what they hold (see `default_list_size`); default 100000.
     pub max_cost: u64,
     /// How many items a list is taken to hold when no `first`, `last`, `limit`, `top` or
-    /// `take` argument says.
+    /// `take` argument says (default 20).
     pub default_list_size: u64,
 }
 

@@ -7,11 +7,12 @@
 mod auth;
 mod connector;
 mod limits;
+pub mod schema;
 mod security;
 
 pub use crate::blueprint::settings::{
-    CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, DEFAULT_MAX_RESPONSE_BYTES,
-    HttpFormat, Limits, MAX_DEPTH_CEILING,
+    CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, CsvFormat,
+    DEFAULT_MAX_RESPONSE_BYTES, DecimalMark, HttpFormat, Limits, MAX_DEPTH_CEILING,
 };
 pub mod duration;
 pub mod env;
@@ -25,21 +26,27 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::diagnostic::{Diagnostic, line_col};
 use env::EnvLookup;
 
 /// `simpul.toml`: gateway settings, all optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayFile {
-    /// Address to listen on when neither `--listen` nor `SIMPUL_LISTEN` is given.
+    /// Address to listen on when neither `--listen` nor `SIMPUL_LISTEN` is given, e.g.
+    /// "0.0.0.0:4000" (default "127.0.0.1:4000").
     pub listen: Option<String>,
+    /// `[limits]`: what one request may cost; over a limit it is answered 400 naming it.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// `[cache]`: the in-process cache of every binding, whole responses, compiled plans,
+    /// and an optional Redis second level.
     #[serde(default)]
     pub cache: GatewayCacheFile,
+    /// `[admin]`: the token-protected cache endpoints under `/admin`.
     #[serde(default)]
     pub admin: AdminFile,
     /// `[auth]`: the bearer tokens accepted; none unless a secret or a JWKS is set.
@@ -52,20 +59,22 @@ pub struct GatewayFile {
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayCacheFile {
-    /// Memory bound of the in-process cache, e.g. "256MiB"; entries are weighed by size.
+    /// Memory bound of the in-process cache, a size such as "256MiB" (the default), "1GiB"
+    /// or "500MB"; entries are weighed by size.
     pub max_memory: String,
     /// Replay whole responses of anonymous operations whose bindings are all cacheable,
-    /// until the first entry they were built from expires (see `cache::response`).
+    /// until the first entry they were built from expires (default true).
     pub response: bool,
-    /// Optional second level shared by every instance.
+    /// `[cache.redis]`: an optional second level shared by every instance.
     pub redis: Option<RedisFile>,
-    /// Memory the compiled plans of every view may hold together, e.g. "64MiB".
+    /// Memory the compiled plans of every view may hold together, a size such as "64MiB"
+    /// (the default).
     pub plan_memory: String,
-    /// Operations longer than this (e.g. "32KiB") are planned on every request and never
-    /// kept, nor their responses.
+    /// Operations longer than this size (default "32KiB") are planned on every request and
+    /// never kept, nor their responses.
     pub plan_max_text: String,
 }
 
@@ -81,95 +90,135 @@ impl Default for GatewayCacheFile {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `[cache.redis]`: the second cache level, and the channel invalidations travel on.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisFile {
-    /// `redis://host:port[/db]`
+    /// `redis://host:port[/db]`, usually `"${env.REDIS_URL}"`.
     pub url: String,
 }
 
 /// `[admin]`: the admin endpoints are off unless a token is set (from the environment).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminFile {
+    /// Bearer token of `/admin/cache` and `/admin/cache/invalidate`, from the environment:
+    /// `"${env.SIMPUL_ADMIN_TOKEN}"`. Unset or empty: the endpoints are off.
     pub token: Option<String>,
 }
 
-/// One `connectors/NAME.toml`.
-#[derive(Debug, Deserialize)]
+/// One `connectors/NAME.toml`: one data source (its stem is the connector's name), with
+/// exactly one kind table: `[postgres]`, `[mysql]`, `[sqlite]`, `[http]` or `[file]`.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorFile {
     /// Human title shown in `extensions.sources` and `Query.sources`.
     pub title: Option<String>,
     /// Owning OPD slug, e.g. "dinsos".
     pub opd: Option<String>,
-    /// Longest one upstream call may take (default 5s).
+    /// Longest one upstream call may take, retries included: a duration such as "2s",
+    /// "500ms" or "1m" (default "5s").
     pub timeout: Option<String>,
     /// Most upstream calls in flight at once (default 32).
     pub max_concurrency: Option<usize>,
-    /// Extra attempts for a failed read within its timeout (default 2).
+    /// Extra attempts for a read that failed to connect, within its timeout (default 2).
     pub retries: Option<u32>,
     /// Consecutive failures that open the circuit (default 5).
     pub circuit_failures: Option<u32>,
-    /// How long an open circuit refuses calls before one probe (default "10s").
+    /// How long an open circuit refuses calls before one probe: a duration such as "10s"
+    /// (the default).
     pub circuit_open: Option<String>,
-    /// Largest upstream answer accepted, e.g. "32MiB" (the default); checked while reading.
+    /// Largest upstream answer accepted, a size such as "32MiB" (the default) or "500KB";
+    /// checked while reading.
     pub max_response_bytes: Option<String>,
+    /// `[postgres]`: a PostgreSQL database.
     pub postgres: Option<ServerDbFile>,
+    /// `[mysql]`: a MySQL or MariaDB database.
     pub mysql: Option<ServerDbFile>,
+    /// `[sqlite]`: a SQLite database file, optionally created from a seed script.
     pub sqlite: Option<SqliteFile>,
+    /// `[http]`: a JSON API (or BPS WebAPI), or JSON snapshots in a folder.
     pub http: Option<HttpFile>,
+    /// `[file]`: CSV, XLSX or JSON files served as SQL tables, reloaded when they change.
     pub file: Option<FileSourceFile>,
+    /// `[graphql]` is not supported by this version (reported by `simpul check`); use
+    /// `[http]` with a POST body. Left out of the schema so editors flag it too.
+    #[schemars(skip)]
     pub graphql: Option<toml::Value>,
-    /// Cache defaults for every binding of this connector.
+    /// `[cache]`: cache defaults for every binding of this connector (off without a `ttl`).
     pub cache: Option<CacheFile>,
 }
 
 /// `[cache]`: how long answers stay fresh, and how long stale ones may still be served.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CacheFile {
-    /// Fresh for this long ("5m").
+    /// Fresh for this long, a duration such as "5m", "1h" or "30s"; served as HIT.
     pub ttl: Option<String>,
-    /// After the TTL, serve the stale value while one background refresh runs.
+    /// After the TTL, serve the stale value while one background refresh runs, for this long
+    /// (a duration such as "1m").
     pub stale_while_revalidate: Option<String>,
-    /// After the TTL, serve the stale value when the source fails.
+    /// After the TTL, serve the stale value when the source fails, for this long (a duration
+    /// such as "7d").
     pub stale_if_error: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[postgres]` or `[mysql]`: a database server.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerDbFile {
+    /// Connection URL with its credentials from the environment, e.g.
+    /// `"${env.DINSOS_DATABASE_URL}"` (`postgres://user:pass@host/db`,
+    /// `mysql://user:pass@host/db`).
     pub url: String,
+    /// Most connections the pool opens (default 8).
     pub max_connections: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[sqlite]`: a SQLite database file.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqliteFile {
-    /// Database file, relative to the deployment directory.
+    /// Database file, relative to the deployment directory; `${env.X}` is expanded.
     pub path: String,
     /// SQL script that creates the database when the file is missing or older than the seed.
     pub seed: Option<String>,
+    /// Most connections the pool opens (default 4).
     pub max_connections: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[http]`: an HTTP JSON API.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpFile {
-    /// `http(s)://host[:port][/prefix]`, or `file:DIR` to answer from JSON snapshots.
+    /// `http(s)://host[:port][/prefix]`, or `file:DIR` to answer from JSON snapshots; often
+    /// `"${env.X:-default}"`.
     pub base_url: String,
+    /// Headers sent with every call, e.g. `{ Authorization = "Bearer ${env.API_TOKEN}" }`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Response decoder: "json" (default) or "bps-webapi".
+    #[schemars(extend("enum" = ["json", "bps-webapi"]))]
     pub format: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[file]`: spreadsheet exports and JSON files as SQL tables (a table per CSV or JSON file,
+/// per workbook sheet).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceFile {
-    /// A CSV, XLSX or JSON file, or a directory of them.
+    /// A CSV, XLSX or JSON file, or a directory of them, relative to the deployment;
+    /// `${env.X}` is expanded.
     pub path: String,
+    /// The character between the cells of CSV files, e.g. ";" or "\t". Unset: the most
+    /// frequent of `,` `;` tab `|` in the header line (outside quotes).
+    #[schemars(length(min = 1, max = 1))]
+    pub delimiter: Option<String>,
+    /// The decimal mark of numbers in CSV files: "." or "," (then "." groups thousands:
+    /// "1.234,5"). Unset: "." when the delimiter is a comma; otherwise detected per column
+    /// ("," when its numbers are written "12,5" and none "12.5").
+    #[schemars(extend("enum" = [".", ","]))]
+    pub decimal: Option<String>,
 }
 
 #[derive(Debug)]

@@ -5,32 +5,37 @@
 use std::path::Path;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::access::Tier;
 
-/// `[security]`, as written.
-#[derive(Debug, Deserialize)]
+/// `[security]`, as written: CORS, CSRF prevention, introspection and suggestions per tier,
+/// persisted operations, the PUBLIC safelist and rate limits.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityFile {
     /// Browser origins (`https://apps.example.id`) allowed to call `/graphql` from their pages;
     /// `["*"]` allows every origin. Empty (the default): only pages the gateway serves itself.
     pub cors_origins: Vec<String>,
     /// Refuse requests a browser would send cross-site without a preflight (GETs, and POSTs
-    /// of forms and text) unless they carry a header that forces one.
+    /// of forms and text) unless they carry a header that forces one (default true).
     pub csrf_prevention: bool,
-    /// Tiers (`public`, `internal`, `restricted`) whose callers may run `__schema`/`__type`.
+    /// Tiers (`public`, `internal`, `restricted`) whose callers may run `__schema`/`__type`
+    /// (default: all three).
     pub introspection: Vec<String>,
-    /// Tiers whose callers get "Did you mean …?" in validation errors.
+    /// Tiers whose callers get "Did you mean …?" in validation errors (default: all three).
     pub suggestions: Vec<String>,
-    /// Automatic persisted queries (`extensions.persistedQuery`, sha256).
+    /// Automatic persisted queries (`extensions.persistedQuery`, sha256); default true.
     pub apq: bool,
     /// A folder of `*.graphql` operations: PUBLIC callers run only these, by id (the file
-    /// name without `.graphql`, or the sha256 of its text) or by their exact text.
+    /// name without `.graphql`, or the sha256 of its text) or by their exact text. Relative
+    /// to the deployment.
     pub safelist: Option<String>,
     /// Behind a reverse proxy: the header it sets to the client's address (e.g.
     /// `x-forwarded-for`; its last entry is used). Unset: the peer address of the connection.
     pub client_ip_header: Option<String>,
+    /// `[security.rate_limits]`: requests per client and tier.
     #[serde(default)]
     pub rate_limits: RateLimitsFile,
 }
@@ -53,11 +58,14 @@ impl Default for SecurityFile {
 /// `[security.rate_limits]`: requests per client (token `sub`, else address) and tier, as
 /// `"100/s"`, `"3000/m"`, `"50000/h"`, or `"off"`. A client may spend the whole budget at
 /// once; it then comes back at the budget's pace.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitsFile {
+    /// Budget of each anonymous client, e.g. "100/s" (the default), "3000/m" or "off".
     pub public: String,
+    /// Budget of each INTERNAL token, e.g. "1000/s" (the default) or "off".
     pub internal: String,
+    /// Budget of each RESTRICTED token, e.g. "1000/s" (the default) or "off".
     pub restricted: String,
 }
 

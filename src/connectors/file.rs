@@ -1,33 +1,39 @@
 //! `[file]` connector: CSV, XLSX and JSON files of offline OPDs as SQL tables.
 //!
 //! The files are loaded into a private SQLite database, so bindings use `@sql` exactly as for
-//! a database (batching included). A background task watches modification times and swaps in
-//! a freshly loaded database when a file changes; a file that fails to load keeps the
-//! previous tables in service.
+//! a database (batching included). A background task polls modification times and sizes and
+//! swaps in a freshly loaded database once a changed file has stopped changing. A file that
+//! cannot be read after a change (a parse error, a half-saved workbook, a cut-off CSV, a
+//! table or column gone) never replaces the last good one: that one keeps serving and the
+//! source reports `STALE` with the problem until a good file loads.
+
+mod read;
+mod text;
+
+pub use read::{Files, Table};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
-use super::Param;
+use super::{Param, lock};
+use crate::blueprint::settings::CsvFormat;
 use crate::error::SourceError;
 
-/// A loaded table: column names and rows of cells.
-#[derive(Debug, PartialEq)]
-pub struct Table {
-    pub name: String,
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Value>>,
-}
+/// How often the files are looked at; a change loads once two looks agree on it.
+const POLL: Duration = Duration::from_secs(1);
+
+type Fingerprint = Vec<(PathBuf, SystemTime, u64)>;
 
 struct Loaded {
     pool: SqlitePool,
     file: PathBuf,
-    fingerprint: Vec<(PathBuf, SystemTime, u64)>,
+    fingerprint: Fingerprint,
+    schema: read::Schema,
 }
 
 impl Drop for Loaded {
@@ -36,8 +42,19 @@ impl Drop for Loaded {
     }
 }
 
+/// What `Query.sources` tells of a file source's data.
+#[derive(Clone, Debug)]
+pub struct FileHealth {
+    /// When the data served now was loaded.
+    pub loaded_at: SystemTime,
+    /// Why the files on disk are not what is served (a changed file that cannot be read,
+    /// naming it), and since when: the data served is stale from then on.
+    pub problem: Option<(String, SystemTime)>,
+}
+
 pub struct FileSource {
     current: Arc<RwLock<Arc<Loaded>>>,
+    health: Arc<Mutex<FileHealth>>,
     /// Bumped on every reload; caches keyed on it drop data of old files.
     pub generation: Arc<AtomicU64>,
 }
@@ -45,51 +62,40 @@ pub struct FileSource {
 static NEXT_DB: AtomicU64 = AtomicU64::new(0);
 
 impl FileSource {
-    pub async fn open(path: &Path) -> Result<FileSource, String> {
-        let loaded = load(path).await?;
+    /// Loads `path` (relative to the deployment `dir`) and starts watching it. A file that
+    /// cannot be read now is an error: there is no good copy to serve instead.
+    pub async fn open(dir: &Path, path: &str, csv: CsvFormat) -> Result<FileSource, String> {
+        let files = Files {
+            dir: dir.to_path_buf(),
+            path: dir.join(path),
+            csv,
+        };
+        let loaded = load(&files, None).await?;
         let current = Arc::new(RwLock::new(Arc::new(loaded)));
+        let health = Arc::new(Mutex::new(FileHealth {
+            loaded_at: SystemTime::now(),
+            problem: None,
+        }));
         let generation = Arc::new(AtomicU64::new(0));
-        let watch = (
-            path.to_path_buf(),
+        tokio::spawn(watch(
+            files,
             Arc::downgrade(&current),
+            Arc::downgrade(&health),
             generation.clone(),
-        );
-        tokio::spawn(async move {
-            let (path, current, generation) = watch;
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let Some(current) = current.upgrade() else {
-                    return;
-                };
-                let old = current
-                    .read()
-                    .map(|c| c.fingerprint.clone())
-                    .unwrap_or_default();
-                if fingerprint(&path) == old {
-                    continue;
-                }
-                match load(&path).await {
-                    Ok(fresh) => {
-                        if let Ok(mut slot) = current.write() {
-                            *slot = Arc::new(fresh);
-                        }
-                        generation.fetch_add(1, Ordering::SeqCst);
-                        tracing::info!(path = %path.display(), "reloaded file source");
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "file source changed but failed to load; serving the previous data")
-                    }
-                }
-            }
-        });
+        ));
         Ok(FileSource {
             current,
+            health,
             generation,
         })
     }
 
     pub fn pool(&self) -> Option<SqlitePool> {
         self.current.read().ok().map(|c| c.pool.clone())
+    }
+
+    pub fn health(&self) -> FileHealth {
+        lock(&self.health).clone()
     }
 
     pub async fn query(
@@ -114,203 +120,64 @@ impl FileSource {
     }
 }
 
-fn files(path: &Path) -> Vec<PathBuf> {
-    if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        v.retain(|p| {
-            matches!(
-                extension(p).as_str(),
-                "csv" | "xlsx" | "xls" | "ods" | "json"
-            )
-        });
-        v.sort();
-        v
-    } else {
-        vec![path.to_path_buf()]
-    }
-}
-
-fn extension(p: &Path) -> String {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
-fn fingerprint(path: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
-    files(path)
-        .into_iter()
-        .filter_map(|f| {
-            let m = std::fs::metadata(&f).ok()?;
-            Some((f, m.modified().ok()?, m.len()))
-        })
-        .collect()
-}
-
-/// Reads every table of the files at `path`.
-pub fn read_tables(path: &Path) -> Result<Vec<Table>, String> {
-    let list = files(path);
-    if list.first().is_none_or(|f| !f.exists()) {
-        return Err(format!(
-            "{}: no CSV, XLSX or JSON file found",
-            path.display()
-        ));
-    }
-    let mut tables = Vec::new();
-    for f in list {
-        let stem = f
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("data")
-            .to_string();
-        match extension(&f).as_str() {
-            "csv" => tables.push(read_csv(&f, stem)?),
-            "json" => tables.push(read_json(&f, stem)?),
-            "xlsx" | "xls" | "ods" => tables.extend(read_workbook(&f)?),
-            other => return Err(format!("{}: unsupported file type '{other}'", f.display())),
+/// Polls the files until the source is dropped. A change is loaded once two polls in a row
+/// see the same sizes and times (a file still being written is left alone); a change that
+/// fails to load is reported once and not retried until the files change again.
+async fn watch(
+    files: Files,
+    current: Weak<RwLock<Arc<Loaded>>>,
+    health: Weak<Mutex<FileHealth>>,
+    generation: Arc<AtomicU64>,
+) {
+    let mut pending: Option<Fingerprint> = None;
+    let mut failed: Option<Fingerprint> = None;
+    loop {
+        tokio::time::sleep(POLL).await;
+        let (Some(current), Some(health)) = (current.upgrade(), health.upgrade()) else {
+            return;
+        };
+        let Some(served) = current.read().ok().map(|c| c.clone()) else {
+            return;
+        };
+        let now = files.fingerprint();
+        if now == served.fingerprint {
+            // Back to the files being served (a bad copy replaced by the good one).
+            pending = None;
+            failed = None;
+            lock(&health).problem = None;
+            continue;
         }
-    }
-    Ok(tables)
-}
-
-fn cell(text: &str) -> Value {
-    let t = text.trim();
-    if t.is_empty() {
-        return Value::Null;
-    }
-    if let Ok(i) = t.parse::<i64>() {
-        if !(t.len() > 1 && t.starts_with('0')) {
-            return Value::from(i);
+        if failed.as_ref() == Some(&now) {
+            continue;
         }
-        // Leading zeros are codes ("0351"), not numbers.
-        return Value::from(t);
-    }
-    if let Ok(f) = t.parse::<f64>()
-        && f.is_finite()
-        && !t.starts_with('0')
-    {
-        return Value::from(f);
-    }
-    if let Ok(f) = t.parse::<f64>()
-        && t.starts_with("0.")
-    {
-        return Value::from(f);
-    }
-    Value::from(t)
-}
-
-fn read_csv(path: &Path, name: String) -> Result<Table, String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let columns: Vec<String> = rdr
-        .headers()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| format!("{}: {e}", path.display()))?;
-        rows.push(
-            (0..columns.len())
-                .map(|i| rec.get(i).map(cell).unwrap_or(Value::Null))
-                .collect(),
-        );
-    }
-    Ok(Table {
-        name,
-        columns,
-        rows,
-    })
-}
-
-fn read_json(path: &Path, name: String) -> Result<Table, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let Value::Array(items) = value else {
-        return Err(format!("{}: expected an array of objects", path.display()));
-    };
-    let mut columns: Vec<String> = Vec::new();
-    for item in &items {
-        if let Value::Object(m) = item {
-            for k in m.keys() {
-                if !columns.contains(k) {
-                    columns.push(k.clone());
+        if pending.as_ref() != Some(&now) {
+            pending = Some(now);
+            continue;
+        }
+        pending = None;
+        let shown = files.shown(&files.path);
+        match load(&files, Some(&served.schema)).await {
+            Ok(fresh) => {
+                if let Ok(mut slot) = current.write() {
+                    *slot = Arc::new(fresh);
                 }
+                generation.fetch_add(1, Ordering::SeqCst);
+                failed = None;
+                *lock(&health) = FileHealth {
+                    loaded_at: SystemTime::now(),
+                    problem: None,
+                };
+                tracing::info!(file = %shown, "reloaded file source");
+            }
+            Err(reason) => {
+                tracing::warn!(file = %shown, %reason, "file source changed but cannot be read; serving the last good copy");
+                failed = Some(now);
+                let mut h = lock(&health);
+                let since = h.problem.as_ref().map_or_else(SystemTime::now, |p| p.1);
+                h.problem = Some((reason, since));
             }
         }
     }
-    let rows = items
-        .iter()
-        .map(|item| {
-            columns
-                .iter()
-                .map(|c| match item.get(c) {
-                    Some(v @ (Value::Array(_) | Value::Object(_))) => Value::from(v.to_string()),
-                    Some(v) => v.clone(),
-                    None => Value::Null,
-                })
-                .collect()
-        })
-        .collect();
-    Ok(Table {
-        name,
-        columns,
-        rows,
-    })
-}
-
-fn read_workbook(path: &Path) -> Result<Vec<Table>, String> {
-    use calamine::{Data, Reader, open_workbook_auto};
-    let mut wb = open_workbook_auto(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut tables = Vec::new();
-    for sheet in wb.sheet_names() {
-        let range = wb
-            .worksheet_range(&sheet)
-            .map_err(|e| format!("{} sheet {sheet}: {e}", path.display()))?;
-        let mut rows_iter = range.rows();
-        let Some(header) = rows_iter.next() else {
-            continue;
-        };
-        let columns: Vec<String> = header
-            .iter()
-            .map(|c| c.to_string().trim().to_string())
-            .collect();
-        let rows = rows_iter
-            .filter(|r| r.iter().any(|c| !matches!(c, Data::Empty)))
-            .map(|r| {
-                (0..columns.len())
-                    .map(|i| match r.get(i) {
-                        None | Some(Data::Empty) | Some(Data::Error(_)) => Value::Null,
-                        Some(Data::Int(n)) => Value::from(*n),
-                        Some(Data::Float(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
-                            Value::from(*f as i64)
-                        }
-                        Some(Data::Float(f)) => Value::from(*f),
-                        Some(Data::Bool(b)) => Value::from(*b),
-                        Some(Data::String(s)) => cell(s),
-                        Some(Data::DateTime(d)) => d
-                            .as_datetime()
-                            .map(|d| Value::from(d.format("%Y-%m-%d").to_string()))
-                            .unwrap_or(Value::Null),
-                        Some(other) => Value::from(other.to_string()),
-                    })
-                    .collect()
-            })
-            .collect();
-        tables.push(Table {
-            name: sheet,
-            columns,
-            rows,
-        });
-    }
-    Ok(tables)
 }
 
 fn quote(ident: &str) -> String {
@@ -331,12 +198,18 @@ fn column_type(rows: &[Vec<Value>], i: usize) -> &'static str {
     ty
 }
 
-async fn load(path: &Path) -> Result<Loaded, String> {
-    let fingerprint = fingerprint(path);
-    let p = path.to_path_buf();
-    let tables = tokio::task::spawn_blocking(move || read_tables(&p))
+/// Reads the files into a fresh SQLite database; with the schema of the copy served now,
+/// refuses files that lost any of its tables or columns.
+async fn load(files: &Files, served: Option<&read::Schema>) -> Result<Loaded, String> {
+    let fingerprint = files.fingerprint();
+    let reader = files.clone();
+    let tables = tokio::task::spawn_blocking(move || reader.read_tables())
         .await
         .map_err(|e| e.to_string())??;
+    let schema = read::schema(&tables);
+    if let Some(lost) = served.and_then(|before| read::lost(before, &schema)) {
+        return Err(format!("{}: {lost}", files.shown(&files.path)));
+    }
     let file = std::env::temp_dir().join(format!(
         "simpul-file-{}-{}.db",
         std::process::id(),
@@ -387,19 +260,9 @@ async fn load(path: &Path) -> Result<Loaded, String> {
         pool,
         file,
         fingerprint,
+        schema,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells_keep_codes_as_text() {
-        assert_eq!(cell("0351"), Value::from("0351"));
-        assert_eq!(cell("42"), Value::from(42));
-        assert_eq!(cell("10.29"), Value::from(10.29));
-        assert_eq!(cell("0.5"), Value::from(0.5));
-        assert_eq!(cell(""), Value::Null);
-    }
-}
+mod tests;

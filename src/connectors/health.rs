@@ -26,8 +26,15 @@ impl Source {
     pub fn health_json(&self) -> Value {
         let h = self.health();
         let circuit = self.breaker.circuit();
+        let file = match &self.kind {
+            AnySource::File(f) => Some(f.health()),
+            _ => None,
+        };
+        // A file that failed to reload: its last good copy serves.
+        let problem = file.as_ref().and_then(|f| f.problem.as_ref());
         let status = match circuit {
             breaker::Circuit::Open => "DOWN",
+            _ if problem.is_some() => "STALE",
             breaker::Circuit::HalfOpen => "DEGRADED",
             breaker::Circuit::Closed if h.consecutive_failures > 0 => "DEGRADED",
             breaker::Circuit::Closed => "UP",
@@ -59,6 +66,10 @@ impl Source {
             "poolMax": pool.map(|p| p.max),
             "poolRecycles": recycles,
             "poolRecycledAt": recycled_at.map(rfc3339),
+            "loadedAt": file.as_ref().map(|f| rfc3339(f.loaded_at)),
+            "staleSince": problem.map(|p| rfc3339(p.1)),
+            "staleSeconds": problem.map(|p| p.1.elapsed().unwrap_or_default().as_secs()),
+            "problem": problem.map(|p| p.0.as_str()),
         })
     }
 

@@ -180,8 +180,8 @@ impl Source {
                 config.max_response_bytes,
                 dir,
             )?),
-            ConnectorKind::File { path } => {
-                AnySource::File(file::FileSource::open(&dir.join(path)).await?)
+            ConnectorKind::File { path, csv } => {
+                AnySource::File(file::FileSource::open(dir, path, *csv).await?)
             }
             _ => AnySource::Sql(sql::SqlSource::connect(&config, dir).await?),
         };
@@ -195,7 +195,7 @@ impl Source {
                 .next()
                 .unwrap_or(url)
                 .to_string(),
-            ConnectorKind::Sqlite { path, .. } | ConnectorKind::File { path } => {
+            ConnectorKind::Sqlite { path, .. } | ConnectorKind::File { path, .. } => {
                 dir.join(path).display().to_string()
             }
             ConnectorKind::Http { base_url, .. } => base_url.clone(),

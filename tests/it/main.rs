@@ -21,6 +21,8 @@ mod limits;
 mod partial;
 mod queries;
 mod resilience;
+mod schemas;
 mod security;
 mod source_faults;
+mod spreadsheets;
 mod views;
