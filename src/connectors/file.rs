@@ -240,16 +240,10 @@ async fn load(files: &Files, served: Option<&read::Schema>) -> Result<Loaded, St
         let marks = vec!["?"; t.columns.len()].join(", ");
         let insert = format!("INSERT INTO {} VALUES ({marks})", quote(&t.name));
         for row in &t.rows {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert.clone()));
-            for v in row {
-                q = match Param::from_json(v) {
-                    Param::Null => q.bind(Option::<String>::None),
-                    Param::Bool(b) => q.bind(b),
-                    Param::Int(i) => q.bind(i),
-                    Param::Float(f) => q.bind(f),
-                    Param::Text(s) => q.bind(s),
-                };
-            }
+            let q = super::sql::bind_all!(
+                sqlx::query(sqlx::AssertSqlSafe(insert.clone())),
+                row.iter().map(Param::from_json)
+            );
             q.execute(&mut *tx)
                 .await
                 .map_err(|e| format!("table {}: {e}", t.name))?;

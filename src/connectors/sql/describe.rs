@@ -142,17 +142,8 @@ impl Conn {
     pub async fn rows(&mut self, sql: &str, params: Vec<Param>) -> Result<Vec<Value>, String> {
         macro_rules! run {
             ($conn:expr, $db:ty, $row:expr) => {{
-                let mut q = sqlx::query::<$db>(AssertSqlSafe(sql.to_string()));
-                for p in params {
-                    q = match p {
-                        Param::Null => q.bind(Option::<String>::None),
-                        Param::Bool(b) => q.bind(b),
-                        Param::Int(i) => q.bind(i),
-                        Param::Float(f) => q.bind(f),
-                        Param::Text(s) => q.bind(s),
-                    };
-                }
-                q.fetch_all($conn)
+                bind_all!(sqlx::query::<$db>(AssertSqlSafe(sql.to_string())), params)
+                    .fetch_all($conn)
                     .await
                     .map(|rows| rows.iter().map($row).collect())
             }};

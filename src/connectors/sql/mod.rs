@@ -9,6 +9,24 @@
 //! refuses the connection or the connector's credentials fails the call at once
 //! (`reach.rs`), never as a timeout.
 
+/// Binds each parameter in order (a `Param` in scope where it is used).
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut q = $query;
+        for p in $params {
+            q = match p {
+                Param::Null => q.bind(Option::<String>::None),
+                Param::Bool(b) => q.bind(b),
+                Param::Int(i) => q.bind(i),
+                Param::Float(f) => q.bind(f),
+                Param::Text(s) => q.bind(s),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_all;
+
 pub mod describe;
 mod reach;
 mod rows;
@@ -81,22 +99,6 @@ pub struct PoolUse {
     pub size: u32,
     pub idle: u32,
     pub max: u32,
-}
-
-macro_rules! bind_all {
-    ($query:expr, $params:expr) => {{
-        let mut q = $query;
-        for p in $params {
-            q = match p {
-                Param::Null => q.bind(Option::<String>::None),
-                Param::Bool(b) => q.bind(b),
-                Param::Int(i) => q.bind(i),
-                Param::Float(f) => q.bind(f),
-                Param::Text(s) => q.bind(s),
-            };
-        }
-        q
-    }};
 }
 
 /// Acquires a connection and runs one statement on it, both before `$deadline`.
