@@ -13,7 +13,7 @@ use crate::diagnostic::Diagnostic;
 use crate::resolve::value::OutKind;
 use crate::schema::out_kind;
 pub use rules::possible_types;
-use rules::{Fits, closest, conversion, enum_values, fits, type_text};
+use rules::{Fits, closest, conversion, enum_values, fits};
 use values::unreadable;
 
 /// A question only the column's values answer, asked once every shape is known.
@@ -88,7 +88,7 @@ impl<'a> Fit<'a> {
     }
 
     fn binding(&mut self, b: &'a Binding, shape: &Shape, probed: &Probed) {
-        let Some((_, field)) = field_of(self.bp, b.id) else {
+        let Some((owner, field)) = field_of(self.bp, b.id) else {
             return;
         };
         let out = out_kind(self.bp, &field.ty);
@@ -109,7 +109,7 @@ impl<'a> Fit<'a> {
             );
         }
         if !out.is_composite() {
-            self.leaf_binding(b, field, shape, out);
+            self.leaf_binding(b, owner, field, shape, out);
             return;
         }
         let name = named(&field.ty);
@@ -139,7 +139,14 @@ impl<'a> Fit<'a> {
     }
 
     /// A scalar bound field reads the only column of its rows, or the one named like it.
-    fn leaf_binding(&mut self, b: &'a Binding, field: &'a FieldDef, shape: &Shape, out: OutKind) {
+    fn leaf_binding(
+        &mut self,
+        b: &'a Binding,
+        owner: &'a str,
+        field: &'a FieldDef,
+        shape: &Shape,
+        out: OutKind,
+    ) {
         let col = match shape.columns.as_slice() {
             [only] => only,
             _ => match shape.col(&field.name) {
@@ -162,7 +169,6 @@ impl<'a> Fit<'a> {
                 }
             },
         };
-        let owner = b.name.split('.').next().unwrap_or_default();
         self.types(b, owner, field, col, out, shape);
     }
 
@@ -298,7 +304,7 @@ impl<'a> Fit<'a> {
                     format!(
                         "{owner}.{} is {}, but column `{}` of the rows of {} (connector '{connector}') is {}",
                         g.name,
-                        type_text(&g.ty),
+                        g.ty,
                         col.name,
                         b.name,
                         col.type_name
@@ -325,7 +331,7 @@ impl<'a> Fit<'a> {
             format!(
                 "{owner}.{} is {}, but {from} (connector '{connector}') holds {}: {}",
                 g.name,
-                type_text(&g.ty),
+                g.ty,
                 if is_enum {
                     format!("values enum {type_name} does not declare")
                 } else {

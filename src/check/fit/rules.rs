@@ -50,11 +50,6 @@ pub(super) fn conversion(out: &OutKind, kind: ColKind, type_name: &str, column: 
     }
 }
 
-/// `Int!`, `[String]` as written.
-pub(super) fn type_text(ty: &async_graphql_parser::types::Type) -> String {
-    ty.to_string()
-}
-
 pub(super) fn enum_values(bp: &Blueprint, name: &str) -> Option<Vec<String>> {
     bp.types
         .iter()

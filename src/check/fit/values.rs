@@ -48,10 +48,11 @@ impl Fit<'_> {
                     child_name,
                 } => {
                     // Parents whose rows come from the same table column ask the same.
-                    let asked_by = match &parent.1.origin {
-                        Some(origin) => format!("{origin:?}"),
-                        None => format!("{}:{}", parent.0, parent.1.name),
-                    };
+                    let asked_by = parent
+                        .1
+                        .origin
+                        .clone()
+                        .ok_or((parent.0, parent.1.name.clone()));
                     if !met.insert((child.0, asked_by)) {
                         continue;
                     }
