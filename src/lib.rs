@@ -30,6 +30,7 @@ pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod server;
+pub mod state;
 
 /// Installs the process-wide TLS crypto provider (ring). reqwest is built without one and
 /// panics on first use if none is installed, so every entry point calls this first.
