@@ -644,6 +644,24 @@ for did, _, _, _, _, _ in destinations:
                        "date_from": "2025-%02d-01" % m, "date_to": None, "year": 2025, "month": m,
                        "visitors": round(MONTHLY_BASE[did] * SEASON[m - 1] * rnd(0.85, 1.15)),
                        "demo": 1, "source_url": None})
+# Monthly 2024, so that 2025 can be compared with the year before (early-warning demo).
+# Drawn from a random generator of its own: the main one's sequence, and so every value
+# generated after this point, stays as it was. Most destinations grew in 2025 (the 2025
+# base is 2024's times GROWTH_2025); Pantai Kebo (Munjungan) and Goa Ngerit (Kampak) lost
+# visitors. December 2024 is at least 1.2 times the real Nataru 2024 count of its destination.
+rng24 = random.Random(35032024)
+SEASON_2024 = [0.8, 0.7, 0.75, 1.5, 0.9, 1.3, 1.4, 0.85, 0.8, 0.85, 0.8, 1.4]  # Lebaran 10 Apr 2024
+GROWTH_2025 = {"prigi": 1.12, "karanggongso": 1.15, "mutiara": 1.10, "cengkrong": 1.08, "simbaronce": 1.10,
+               "pelang": 1.06, "kebo": 0.72, "goa_lowo": 1.05, "goa_ngerit": 0.68, "durensari": 1.12,
+               "hutan_kota": 1.04, "phd_nusantara": 1.25}
+for did, _, _, _, _, _ in destinations:
+    for m in range(1, 13):
+        n = round(MONTHLY_BASE[did] / GROWTH_2025[did] * SEASON_2024[m - 1] * (0.9 + 0.2 * rng24.random()))
+        if m == 12 and did in nataru:
+            n = max(n, round(nataru[did] * 1.2))
+        visits.append({"destination_id": did, "kind": "MONTH", "period_label": "2024-%02d" % m,
+                       "date_from": "2024-%02d-01" % m, "date_to": None, "year": 2024, "month": m,
+                       "visitors": n, "demo": 1, "source_url": None})
 order = {d[0]: i for i, d in enumerate(destinations)}
 visits.sort(key=lambda r: (order[r["destination_id"]], r["date_from"]))
 for i, r in enumerate(visits):
@@ -1077,7 +1095,7 @@ ds("disparbud.destinations", "Daftar destinasi wisata", "TOURISM", "disparbud", 
    "IRREGULAR", "2025", "VILLAGE", "2025-01-05", "PUBLIC", False)
 ds("disparbud.visits", "Kunjungan wisatawan per destinasi", "TOURISM", "disparbud", "Spreadsheet UPT Disparbud",
    "disparbud", "FILE", "OFFLINE", "Destination.visits",
-   "Hitungan loket tiket; Nataru 2024 dan Lebaran 2023 resmi, bulanan 2025 " + DM, "kunjungan", "MONTHLY",
+   "Hitungan loket tiket; Nataru 2024 dan Lebaran 2023 resmi, bulanan 2024-2025 " + DM, "kunjungan", "MONTHLY",
    "2023-04..2025-10", "DISTRICT", "2025-11-05", "PUBLIC", True)
 ds("disparbud.traditions", "Tradisi dan upacara adat", "CULTURE", "disparbud", "Spreadsheet Disparbud",
    "disparbud", "FILE", "OFFLINE", "Query.traditions", "Inventaris budaya", "tradisi", "IRREGULAR", "2024",
