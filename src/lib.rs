@@ -17,6 +17,7 @@
 )]
 
 pub mod access;
+pub mod alerts;
 pub mod auth;
 pub mod blueprint;
 pub mod cache;

@@ -16,7 +16,6 @@ use async_graphql_parser::types::{BaseType, Type};
 use crate::access::View;
 use crate::blueprint::named;
 use crate::blueprint::{FieldDef, InputDef, TypeDefKind};
-use crate::resolve::Engine;
 use crate::resolve::value::OutKind;
 
 pub fn type_ref(ty: &Type) -> TypeRef {
@@ -59,8 +58,11 @@ impl Extension for StopBeforeExecution {
 
 /// Builds the schema of `view`: types and fields it may not read are left out entirely, so
 /// they cannot be queried, introspected or suggested.
-pub fn build(engine: &Engine, view: &View) -> Result<Schema, String> {
-    let bp = engine.blueprint.clone();
+pub fn build(
+    bp: &std::sync::Arc<crate::blueprint::Blueprint>,
+    view: &View,
+) -> Result<Schema, String> {
+    let bp = bp.clone();
     let hidden: HashSet<&str> = bp
         .types
         .iter()
@@ -88,9 +90,36 @@ pub fn build(engine: &Engine, view: &View) -> Result<Schema, String> {
             .iter()
             .any(|i| interface_fields.contains(&(i.as_str(), f.name.as_str())))
     };
-    let mut builder = Schema::build(&bp.query_type, bp.mutation_type.as_deref(), None)
+    // A root type none of whose fields the view reads is left out (an object without
+    // fields is not a valid schema): the view has no mutations, or no subscriptions.
+    let has_fields = |root: &Option<String>| {
+        root.as_ref().filter(|name| {
+            bp.types.iter().any(|t| {
+                &t.name == *name
+                    && view.reads(&t.access)
+                    && matches!(&t.kind, TypeDefKind::Object { fields, .. } if fields.iter().any(visible))
+            })
+        })
+        .cloned()
+    };
+    let mutation = has_fields(&bp.mutation_type);
+    let subscription = has_fields(&bp.subscription_type);
+    let mut builder = Schema::build(&bp.query_type, mutation.as_deref(), subscription.as_deref())
         .extension(StopBeforeExecution);
     for t in bp.types.iter().filter(|t| view.reads(&t.access)) {
+        let root_left_out = [&bp.mutation_type, &bp.subscription_type]
+            .iter()
+            .zip([&mutation, &subscription])
+            .any(|(declared, kept)| declared.as_ref() == Some(&t.name) && kept.is_none());
+        if root_left_out {
+            continue;
+        }
+        if Some(&t.name) == subscription.as_ref()
+            && let TypeDefKind::Object { fields, .. } = &t.kind
+        {
+            builder = builder.register(subscription_type(&t.name, fields, &visible));
+            continue;
+        }
         builder = match &t.kind {
             TypeDefKind::Object { fields, implements } => {
                 let mut o = Object::new(&t.name);
@@ -190,6 +219,36 @@ pub fn build(engine: &Engine, view: &View) -> Result<Schema, String> {
         .limit_recursive_depth(bp.limits.max_nesting())
         .finish()
         .map_err(|e| e.0)
+}
+
+/// The subscription root: its fields validate documents; events are run by the plan.
+fn subscription_type(
+    name: &str,
+    fields: &[FieldDef],
+    visible: &dyn Fn(&FieldDef) -> bool,
+) -> async_graphql::dynamic::Subscription {
+    use async_graphql::dynamic::{Subscription, SubscriptionField, SubscriptionFieldFuture};
+    let mut s = Subscription::new(name);
+    for def in fields.iter().filter(|f| visible(f)) {
+        let mut f = SubscriptionField::new(&def.name, type_ref(&def.ty), |_| {
+            SubscriptionFieldFuture::new(async {
+                Err::<
+                    futures::stream::Empty<
+                        async_graphql::Result<async_graphql::dynamic::FieldValue<'static>>,
+                    >,
+                    _,
+                >("events are run by the plan".into())
+            })
+        });
+        if let Some(d) = &def.description {
+            f = f.description(d);
+        }
+        for a in &def.args {
+            f = f.argument(input(a));
+        }
+        s = s.field(f);
+    }
+    s
 }
 
 /// A field as the view's schema declares it. Data is run by the plan, never here.

@@ -17,6 +17,8 @@ use template::{Placeholder, Template};
 pub struct Blueprint {
     pub query_type: String,
     pub mutation_type: Option<String>,
+    /// `Subscription`, when the deployment has rules (its fields are all built in).
+    pub subscription_type: Option<String>,
     pub types: Vec<TypeDef>,
     pub bindings: Vec<Arc<Binding>>,
     pub connectors: Vec<ConnectorConfig>,
@@ -28,6 +30,10 @@ pub struct Blueprint {
     pub listen: Option<String>,
     pub cache: CacheSettings,
     pub admin_token: Option<String>,
+    /// `rules/*.toml`, compiled.
+    pub rules: Vec<Arc<crate::alerts::rule::Rule>>,
+    /// `[state]`: where alerts are kept.
+    pub state: settings::StateSettings,
 }
 
 #[derive(Debug)]
@@ -116,6 +122,53 @@ pub enum FieldPlan {
     Namespace,
     /// `Query.sources`: every connector's health, read live (never cached).
     Sources,
+    /// Answered by Simpul itself from its state store (alerts, rules) or its events
+    /// (subscriptions): `@builtin(name:)`, in the alerts SDL added beside the schema.
+    Builtin(Builtin),
+}
+
+/// The fields Simpul answers itself: early-warning alerts and their events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Alerts,
+    Alert,
+    Rules,
+    AcknowledgeAlert,
+    ResolveAlert,
+    AddFollowUp,
+    AlertRaised,
+    AlertChanged,
+    OpenAlerts,
+    SourceStatusChanged,
+}
+
+impl Builtin {
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Some(match name {
+            "alerts" => Builtin::Alerts,
+            "alert" => Builtin::Alert,
+            "rules" => Builtin::Rules,
+            "acknowledgeAlert" => Builtin::AcknowledgeAlert,
+            "resolveAlert" => Builtin::ResolveAlert,
+            "addFollowUp" => Builtin::AddFollowUp,
+            "alertRaised" => Builtin::AlertRaised,
+            "alertChanged" => Builtin::AlertChanged,
+            "openAlerts" => Builtin::OpenAlerts,
+            "sourceStatusChanged" => Builtin::SourceStatusChanged,
+            _ => return None,
+        })
+    }
+
+    /// A subscription field: answered once per event.
+    pub fn is_subscription(self) -> bool {
+        matches!(
+            self,
+            Builtin::AlertRaised
+                | Builtin::AlertChanged
+                | Builtin::OpenAlerts
+                | Builtin::SourceStatusChanged
+        )
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -154,3 +154,14 @@ impl Limits {
 
 /// What one upstream answer may weigh unless its connector says otherwise.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
+
+/// `[state]` and `[rules]` as the running gateway reads them.
+#[derive(Clone, Debug, Default)]
+pub struct StateSettings {
+    /// The state store's URL, `${env.X}` expanded (relative SQLite paths are resolved
+    /// against the deployment directory when it is opened).
+    pub url: String,
+    pub region: String,
+    pub region_name: String,
+    pub webhook_max_tries: u32,
+}

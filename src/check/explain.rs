@@ -96,6 +96,12 @@ pub async fn explain(dir: &Path, target: &str) -> Result<String, String> {
                 "  built in: every connector's health, read live, never cached"
             );
         }
+        FieldPlan::Builtin(b) => {
+            let _ = writeln!(
+                out,
+                "  built in ({b:?}): read live from the alerts' state store (rules/), never cached"
+            );
+        }
     }
     Ok(out)
 }
@@ -258,7 +264,9 @@ fn children(out: &mut String, bp: &Blueprint, type_name: &str) {
                     format!("its own call (`simpul check --explain {}`)", b.name)
                 }),
                 FieldPlan::Const(v) => format!("constant {v}"),
-                FieldPlan::Namespace | FieldPlan::Sources => "built in".into(),
+                FieldPlan::Namespace | FieldPlan::Sources | FieldPlan::Builtin(_) => {
+                    "built in".into()
+                }
             };
             let _ = writeln!(out, "    {}: {} <- {how}", f.name, f.ty);
         }

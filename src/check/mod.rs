@@ -8,6 +8,7 @@
 
 mod explain;
 mod fit;
+mod rules;
 mod shape;
 
 use std::path::Path;
@@ -67,12 +68,12 @@ pub async fn check_dir(dir: &Path, live_http: bool) -> Report {
             unreachable: Vec::new(),
         };
     }
-    verify(&blueprint, &sources, live_http).await
+    verify(&Arc::new(blueprint), &sources, live_http).await
 }
 
 /// Each binding of a compiled deployment against its source (`sources` in connector
 /// order, as the engine holds them).
-pub async fn verify(bp: &Blueprint, sources: &[Arc<Source>], live_http: bool) -> Report {
+pub async fn verify(bp: &Arc<Blueprint>, sources: &[Arc<Source>], live_http: bool) -> Report {
     let mut probed = shape::probe(bp, sources, live_http).await;
     let unreachable = probed
         .unreachable
@@ -102,7 +103,8 @@ pub async fn verify(bp: &Blueprint, sources: &[Arc<Source>], live_http: bool) ->
     let mut fit = fit::Fit::new(bp);
     fit.bindings(&probed);
     fit.values(&mut probed).await;
-    let problems = fit.problems;
+    let mut problems = fit.problems;
+    problems.extend(rules::problems(bp).await);
     for conn in probed.conns.into_iter().flatten() {
         conn.close().await;
     }

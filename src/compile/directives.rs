@@ -19,6 +19,7 @@ pub const KNOWN: &[&str] = &[
     "suppress",
     "listSize",
     "discriminator",
+    "builtin",
 ];
 
 /// The hint of an unknown directive: every directive Simpul reads.

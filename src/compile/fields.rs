@@ -24,6 +24,7 @@ pub struct Cx<'a> {
     pub kinds: &'a HashMap<String, NamedKind>,
     pub query_type: &'a str,
     pub mutation_type: Option<&'a str>,
+    pub subscription_type: Option<&'a str>,
     pub bindings: Vec<Arc<Binding>>,
     pub diags: Vec<Diagnostic>,
 }
@@ -243,6 +244,7 @@ impl Cx<'_> {
         let mut source: Option<&Positioned<ConstDirective>> = None;
         let mut map_from: Option<(String, &Positioned<ConstDirective>)> = None;
         let mut constant: Option<serde_json::Value> = None;
+        let mut builtin: Option<crate::blueprint::Builtin> = None;
         for d in &f.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
@@ -291,6 +293,17 @@ impl Cx<'_> {
                     }
                 }
                 "deprecated" => {}
+                "builtin" => {
+                    args.check_names(&["name"], &mut self.diags);
+                    if let Some((name, _)) = args.string("name", true, &mut self.diags) {
+                        builtin = crate::blueprint::Builtin::from_name(&name);
+                        if builtin.is_none() {
+                            self.diags.push(
+                                args.diag(format!("@builtin: no field named {name} is built in")),
+                            );
+                        }
+                    }
+                }
                 "discriminator" => self
                     .diags
                     .push(args.diag("@discriminator goes on an interface or union type")),
@@ -317,68 +330,91 @@ impl Cx<'_> {
         }
 
         let output_kind = self.kinds.get(named(&f.node.ty.node)).copied();
-        let plan = match source {
-            Some(d) if d.node.name.node == "const" => {
-                if let Some((_, m)) = &map_from {
-                    self.diags.push(
-                        Args {
-                            file: SCHEMA_FILE,
-                            directive: m,
-                        }
-                        .diag("@map has no effect on a field answered by @const"),
-                    );
-                }
-                FieldPlan::Const(constant.unwrap_or(serde_json::Value::Null))
+        let is_subscription = Some(owner) == self.subscription_type;
+        if is_subscription != builtin.is_some_and(crate::blueprint::Builtin::is_subscription) {
+            self.diags.push(
+                Diagnostic::new(SCHEMA_FILE, f.pos.line, f.pos.column, format!("{owner}.{field_name}: subscriptions are Simpul's own"))
+                    .hint("Subscription serves alertRaised, alertChanged, openAlerts and sourceStatusChanged when the deployment has rules/; it cannot be bound to a connector"),
+            );
+        }
+        let plan = match (builtin, source) {
+            (Some(b), None) => FieldPlan::Builtin(b),
+            (Some(_), Some(d)) => {
+                self.diags.push(
+                    Args {
+                        file: SCHEMA_FILE,
+                        directive: d,
+                    }
+                    .diag(format!(
+                        "{owner}.{field_name} is built in and takes no @{}",
+                        d.node.name.node
+                    )),
+                );
+                FieldPlan::Property(Lookup::Keys(Vec::new()))
             }
-            Some(d) => {
-                if let Some((_, m)) = &map_from {
-                    self.diags.push(
+            (None, source) => match source {
+                Some(d) if d.node.name.node == "const" => {
+                    if let Some((_, m)) = &map_from {
+                        self.diags.push(
+                            Args {
+                                file: SCHEMA_FILE,
+                                directive: m,
+                            }
+                            .diag("@map has no effect on a field answered by @const"),
+                        );
+                    }
+                    FieldPlan::Const(constant.unwrap_or(serde_json::Value::Null))
+                }
+                Some(d) => {
+                    if let Some((_, m)) = &map_from {
+                        self.diags.push(
                         Args { file: SCHEMA_FILE, directive: m }
                             .diag(format!("@map cannot be combined with @{} on {owner}.{field_name}", d.node.name.node))
                             .hint("@map reads a field from its parent's row; a bound field gets its rows from its connector"),
                     );
-                }
-                let ctx = FieldCx {
-                    owner,
-                    field: &field_name,
-                    is_root,
-                    args: &arg_names,
-                    mutation: Some(owner) == self.mutation_type,
-                    cache: cache_policy(&f.node.directives),
-                };
-                match self.binding(d, &ctx) {
-                    Some(b) => FieldPlan::Bound(b),
-                    None => FieldPlan::Property(Lookup::Keys(Vec::new())),
-                }
-            }
-            None if is_root => {
-                if output_kind == Some(NamedKind::Object) {
-                    FieldPlan::Namespace
-                } else {
-                    self.diags.push(
-                        Diagnostic::new(
-                            SCHEMA_FILE,
-                            f.pos.line,
-                            f.pos.column,
-                            format!("{owner}.{field_name} has no binding"),
-                        )
-                        .hint("add @sql(...), @http(...) or @const(value: ...) to answer it"),
-                    );
-                    FieldPlan::Property(Lookup::Keys(Vec::new()))
-                }
-            }
-            None => match map_from {
-                Some((from, _)) => {
-                    FieldPlan::Property(Lookup::Path(from.split('.').map(str::to_string).collect()))
-                }
-                None => {
-                    let snake = to_snake(&field_name);
-                    let mut keys = vec![field_name.clone()];
-                    if snake != field_name {
-                        keys.push(snake);
                     }
-                    FieldPlan::Property(Lookup::Keys(keys))
+                    let ctx = FieldCx {
+                        owner,
+                        field: &field_name,
+                        is_root,
+                        args: &arg_names,
+                        mutation: Some(owner) == self.mutation_type,
+                        cache: cache_policy(&f.node.directives),
+                    };
+                    match self.binding(d, &ctx) {
+                        Some(b) => FieldPlan::Bound(b),
+                        None => FieldPlan::Property(Lookup::Keys(Vec::new())),
+                    }
                 }
+                None if is_root => {
+                    if output_kind == Some(NamedKind::Object) {
+                        FieldPlan::Namespace
+                    } else {
+                        self.diags.push(
+                            Diagnostic::new(
+                                SCHEMA_FILE,
+                                f.pos.line,
+                                f.pos.column,
+                                format!("{owner}.{field_name} has no binding"),
+                            )
+                            .hint("add @sql(...), @http(...) or @const(value: ...) to answer it"),
+                        );
+                        FieldPlan::Property(Lookup::Keys(Vec::new()))
+                    }
+                }
+                None => match map_from {
+                    Some((from, _)) => FieldPlan::Property(Lookup::Path(
+                        from.split('.').map(str::to_string).collect(),
+                    )),
+                    None => {
+                        let snake = to_snake(&field_name);
+                        let mut keys = vec![field_name.clone()];
+                        if snake != field_name {
+                            keys.push(snake);
+                        }
+                        FieldPlan::Property(Lookup::Keys(keys))
+                    }
+                },
             },
         };
         let connector_opd = match &plan {

@@ -20,6 +20,8 @@ use crate::diagnostic::{Diagnostic, sorted};
 use directives::Args;
 
 pub const SCHEMA_FILE: &str = "schema.graphql";
+/// The alerts' types, `Query.alerts`, its mutations and subscriptions.
+const ALERTS_SDL: &str = include_str!("alerts.graphql");
 const BUILTIN_SCALARS: &[&str] = &["Int", "Float", "String", "Boolean", "ID"];
 
 /// Compiles the deployment in `dir` with the process environment.
@@ -41,22 +43,32 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
             return Err(sorted(diags));
         }
     };
-    let blueprint =
-        compile_schema(&sdl, connectors, &mut diags).map(|(q, m, types, bindings, connectors)| {
-            Blueprint {
-                query_type: q,
-                mutation_type: m,
-                types,
-                bindings,
-                connectors,
-                limits: gateway.limits,
-                auth: gateway.auth,
-                security: gateway.security,
-                listen: gateway.listen,
-                cache: gateway.cache,
-                admin_token: gateway.admin_token,
-            }
-        });
+    let rules = crate::alerts::rule::load(dir, env, &mut diags);
+    // The alerts' types and fields exist when the deployment has rules: appended, so the
+    // positions of schema.graphql's own definitions stay as written.
+    let sdl = if rules.is_empty() {
+        sdl
+    } else {
+        format!("{sdl}\n{ALERTS_SDL}")
+    };
+    let blueprint = compile_schema(&sdl, connectors, &mut diags).map(
+        |(q, m, sub, types, bindings, connectors)| Blueprint {
+            query_type: q,
+            mutation_type: m,
+            subscription_type: sub,
+            rules,
+            state: gateway.state,
+            types,
+            bindings,
+            connectors,
+            limits: gateway.limits,
+            auth: gateway.auth,
+            security: gateway.security,
+            listen: gateway.listen,
+            cache: gateway.cache,
+            admin_token: gateway.admin_token,
+        },
+    );
     match blueprint {
         Some(bp) if diags.is_empty() => Ok(bp),
         _ => Err(sorted(diags)),
@@ -65,6 +77,7 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
 
 type Compiled = (
     String,
+    Option<String>,
     Option<String>,
     Vec<TypeDef>,
     Vec<std::sync::Arc<crate::blueprint::Binding>>,
@@ -136,21 +149,17 @@ fn compile_schema(
         defs.contains_key("Mutation")
             .then(|| "Mutation".to_string())
     });
-    if let Some(sub) = roots.2 {
+    if let Some(sub) = roots.2.filter(|s| s.node != "Subscription") {
         diags.push(Diagnostic::new(
             SCHEMA_FILE,
             sub.pos.line,
             sub.pos.column,
-            "subscriptions are not supported by this version",
-        ));
-    } else if let Some(t) = defs.get("Subscription") {
-        diags.push(Diagnostic::new(
-            SCHEMA_FILE,
-            t.pos.line,
-            t.pos.column,
-            "subscriptions are not supported by this version",
+            "the subscription type is Subscription, Simpul's own",
         ));
     }
+    let subscription_type = defs
+        .contains_key("Subscription")
+        .then(|| "Subscription".to_string());
     let add_sources = health::add_types(&query_type, &mut defs, &mut order);
     if !defs.contains_key(&query_type) {
         diags.push(
@@ -187,6 +196,7 @@ fn compile_schema(
         kinds: &kinds,
         query_type: &query_type,
         mutation_type: mutation_type.as_deref(),
+        subscription_type: subscription_type.as_deref(),
         bindings: Vec::new(),
         diags: Vec::new(),
     };
@@ -210,7 +220,14 @@ fn compile_schema(
     }
     let bindings = std::mem::take(&mut cx.bindings);
     interfaces::check(&types, diags, &kinds);
-    Some((query_type, mutation_type, types, bindings, connectors))
+    Some((
+        query_type,
+        mutation_type,
+        subscription_type,
+        types,
+        bindings,
+        connectors,
+    ))
 }
 
 /// What a named type is, for checks that need to know before its definition is compiled.

@@ -9,6 +9,7 @@ mod connector;
 mod limits;
 pub mod schema;
 mod security;
+mod state;
 
 pub use crate::blueprint::settings::{
     CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, CsvFormat,
@@ -56,6 +57,12 @@ pub struct GatewayFile {
     /// the PUBLIC safelist and rate limits.
     #[serde(default)]
     pub security: SecurityFile,
+    /// `[state]`: where alerts, follow-ups and rule runs are kept.
+    #[serde(default)]
+    pub state: state::StateFile,
+    /// `[rules]`: settings shared by the rules of `rules/`.
+    #[serde(default)]
+    pub rules: state::RulesFile,
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -231,6 +238,7 @@ pub struct GatewayConfig {
     /// kept as written, so the authenticator is built from one source.
     pub auth: AuthFile,
     pub security: Security,
+    pub state: crate::blueprint::settings::StateSettings,
 }
 
 /// "256MiB", "64MB", "1GiB", "1048576".
@@ -345,6 +353,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         Security::default()
     });
     GatewayConfig {
+        state: state::settings(&parsed.state, &parsed.rules, &expand),
         auth,
         security,
         cache: CacheSettings {

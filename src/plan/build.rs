@@ -59,7 +59,12 @@ impl<'a> Builder<'a> {
                 .mutation_type
                 .as_deref()
                 .ok_or("the schema has no mutations")?,
-            OperationType::Subscription => return Err("subscriptions are not served".into()),
+            OperationType::Subscription => self
+                .engine
+                .blueprint
+                .subscription_type
+                .as_deref()
+                .ok_or("the schema has no subscriptions")?,
         };
         let ty = self.type_def(root).ok_or("no root type")?;
         self.selection(&[set], ty, true)
@@ -333,6 +338,16 @@ impl<'a> Builder<'a> {
             FieldPlan::Sources => Kind::Sources {
                 children: children.ok_or("Query.sources without a selection")?,
             },
+            FieldPlan::Builtin(which) => {
+                let (args, var_args) = self.arguments(def, &first.node.arguments)?;
+                Kind::Builtin {
+                    which: *which,
+                    args: Value::Object(args),
+                    var_args,
+                    out,
+                    children: children.ok_or("a built-in field without a selection")?,
+                }
+            }
             FieldPlan::Bound(id) => {
                 let (args, var_args) = self.arguments(def, &first.node.arguments)?;
                 Kind::Bound {

@@ -67,6 +67,8 @@ pub(super) enum Fetched {
         children: Option<Children>,
     },
     Nested(Children),
+    /// A built-in field refused: its code and the message the client reads.
+    Failed(crate::error::ErrorCode, String),
 }
 
 /// The child nodes of a level, flattened in parent order, and their fetched fields.
@@ -124,6 +126,8 @@ pub(super) struct Cx<'a> {
     pub vars: &'a serde_json::Map<String, Value>,
     /// A mutation: its root fields run one after another.
     pub serial: bool,
+    /// The caller's view: built-in fields filter what they answer by it.
+    pub view: &'a crate::access::View,
 }
 
 /// A bound field's arguments for this request: the constant ones, plus those that read
@@ -356,6 +360,23 @@ async fn fetch_field(
             let fetched = fetch_children(cx, children, &child, false).await;
             Fetched::Nested(Children::new(children, offsets, child, fetched))
         }
+        Kind::Builtin {
+            which,
+            args,
+            var_args,
+            children,
+            ..
+        } => {
+            builtin(
+                cx,
+                *which,
+                &with_variables(cx, args, var_args),
+                children,
+                level,
+            )
+            .boxed()
+            .await
+        }
         // Boxed: async-graphql's execution is a large future, and every other field's
         // fetch would otherwise carry (and move) its size.
         Kind::Introspection { field: f, doc } => introspect(cx, &f.node, doc).boxed().await,
@@ -368,4 +389,42 @@ pub(super) fn read<'v>(lookup: &Lookup, row: &'v Value) -> Option<&'v Value> {
         Lookup::Keys(keys) => keys.iter().find_map(|k| row.get(k)),
         Lookup::Path(p) => get_path(row, p),
     }
+}
+
+/// A built-in field (a root field: one node) answered by the alerts.
+async fn builtin(
+    cx: &Cx<'_>,
+    which: crate::blueprint::Builtin,
+    args: &Value,
+    children: &Selection,
+    level: &Level,
+) -> Fetched {
+    // Alerts are live: never served from the response cache.
+    cx.state.mark_uncacheable();
+    let Some(alerts) = &cx.engine.alerts else {
+        return Fetched::Failed(
+            crate::error::ErrorCode::Internal,
+            "this deployment has no rules".into(),
+        );
+    };
+    let sub = cx.state.auth.get("sub").and_then(Value::as_str);
+    let rows = match alerts
+        .answer(which, args, cx.view, sub, cx.state.event.as_ref())
+        .await
+    {
+        Ok(rows) => rows,
+        Err((code, message)) => return Fetched::Failed(code, message),
+    };
+    let mut child = Level {
+        groups: Vec::with_capacity(level.nodes.len()),
+        nodes: Vec::new(),
+    };
+    let mut offsets = Vec::with_capacity(level.nodes.len() + 1);
+    for _ in &level.nodes {
+        offsets.push(child.nodes.len());
+        child.push_owned(rows.clone());
+    }
+    offsets.push(child.nodes.len());
+    let fetched = fetch_children(cx, children, &child, false).await;
+    Fetched::Nested(Children::new(children, offsets, child, fetched))
 }

@@ -55,6 +55,19 @@ impl Plan {
         self.op.ty == OperationType::Query
     }
 
+    pub fn is_subscription(&self) -> bool {
+        self.op.ty == OperationType::Subscription
+    }
+
+    /// The built-in root field a subscription answers (the spec allows exactly one).
+    pub fn subscribed(&self, planner: &Planner) -> Option<crate::blueprint::Builtin> {
+        let root = self.variant(planner, &Map::new()).ok()?;
+        root.fields.iter().find_map(|f| match &f.kind {
+            Kind::Builtin { which, .. } => Some(*which),
+            _ => None,
+        })
+    }
+
     pub fn size_hint(&self) -> usize {
         self.size_hint.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -292,6 +305,7 @@ impl Planner {
             state,
             vars,
             serial: plan.op.ty == OperationType::Mutation,
+            view: &self.view,
         };
         Ok(exec::execute(&cx, &root, out).await)
     }
@@ -412,6 +426,14 @@ enum Kind {
     Sources {
         children: Selection,
     },
+    /// A field Simpul answers itself (alerts, their mutations and events).
+    Builtin {
+        which: crate::blueprint::Builtin,
+        args: Value,
+        var_args: Vec<VarArg>,
+        out: Out,
+        children: Selection,
+    },
     /// `__schema` or `__type`, answered by async-graphql from the view's schema.
     Introspection {
         field: async_graphql_parser::Positioned<async_graphql_parser::types::Field>,
@@ -429,6 +451,7 @@ impl Kind {
             Kind::Bound { .. }
                 | Kind::Namespace { .. }
                 | Kind::Sources { .. }
+                | Kind::Builtin { .. }
                 | Kind::Introspection { .. }
                 | Kind::Property {
                     children: Some(_),
@@ -440,7 +463,9 @@ impl Kind {
     fn children(&self) -> Option<&Selection> {
         match self {
             Kind::Bound { children, .. } | Kind::Property { children, .. } => children.as_ref(),
-            Kind::Namespace { children } | Kind::Sources { children } => Some(children),
+            Kind::Namespace { children }
+            | Kind::Sources { children }
+            | Kind::Builtin { children, .. } => Some(children),
             _ => None,
         }
     }

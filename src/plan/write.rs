@@ -293,12 +293,19 @@ impl<'o, 'p> Writer<'o, 'p> {
     ) -> Result<(), Null> {
         match (&f.kind, fetched) {
             (Kind::Property { out: o, .. }, Fetched::Nested(ch)) => {
-                self.children(Some(&o.ty), f, ch, pos)
+                self.children(o.is_list().then_some(&o.ty), f, ch, pos)
             }
             (Kind::Sources { .. }, Fetched::Nested(ch)) => {
                 self.children(Some(&LIST_NN), f, ch, pos)
             }
             (Kind::Namespace { .. }, Fetched::Nested(ch)) => self.children(None, f, ch, pos),
+            (Kind::Builtin { out: o, .. }, Fetched::Nested(ch)) => {
+                self.children(o.is_list().then_some(&o.ty), f, ch, pos)
+            }
+            (Kind::Builtin { .. }, Fetched::Failed(code, message)) => {
+                self.error(f, message.clone(), *code, None);
+                Err(Null)
+            }
             (Kind::Bound { out: o, .. }, Fetched::Bound { bound, children }) => {
                 match (bound.per_node.get(pos), children) {
                     (Some(Err(i)), _) => {

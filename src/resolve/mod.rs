@@ -27,6 +27,8 @@ pub struct Engine {
     pub blueprint: Arc<Blueprint>,
     pub sources: Vec<Arc<Source>>,
     pub cache: Arc<Cache>,
+    /// Early warning: rules, alerts and their events, when the deployment has rules.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
     /// Per binding: its `select` path, shared by every call.
     selects: Vec<Arc<[String]>>,
 }
@@ -52,7 +54,12 @@ impl Engine {
         }
     }
 
-    pub fn new(blueprint: Arc<Blueprint>, sources: Vec<Arc<Source>>, cache: Arc<Cache>) -> Engine {
+    pub fn new(
+        blueprint: Arc<Blueprint>,
+        sources: Vec<Arc<Source>>,
+        cache: Arc<Cache>,
+        alerts: Option<Arc<crate::alerts::Alerts>>,
+    ) -> Engine {
         let selects = blueprint
             .bindings
             .iter()
@@ -65,6 +72,7 @@ impl Engine {
             blueprint,
             sources,
             cache,
+            alerts,
             selects,
         }
     }

@@ -112,6 +112,8 @@ pub struct RequestState {
     uncacheable: AtomicBool,
     /// The first reasons only: the same operation will never be cacheable.
     never_cacheable: AtomicBool,
+    /// The subscription event this run answers.
+    pub event: Option<Value>,
 }
 
 impl RequestState {
@@ -120,6 +122,14 @@ impl RequestState {
             auth,
             fresh_until_ms: AtomicU64::new(u64::MAX),
             ..Default::default()
+        }
+    }
+
+    /// The state of a subscription's run for `event`.
+    pub fn for_event(auth: Value, event: Value) -> Self {
+        RequestState {
+            event: Some(event),
+            ..RequestState::new(auth)
         }
     }
 

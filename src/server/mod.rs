@@ -8,6 +8,7 @@ mod limits;
 mod overload;
 mod persisted;
 mod rate;
+mod subscribe;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -103,19 +104,27 @@ impl AppState {
         // down does not stop the gateway; it is DOWN from the first request.
         futures::future::join_all(sources.iter().map(|s| s.probe_at_start())).await;
         let cache = crate::cache::Cache::new(&blueprint.cache).await;
-        let engine = Arc::new(Engine::new(blueprint, sources, cache));
+        let alerts = match blueprint.rules.is_empty() {
+            true => None,
+            false => Some(Arc::new(
+                crate::alerts::Alerts::open(&blueprint.state.url, dir, blueprint.rules.clone())
+                    .await
+                    .map_err(|e| format!("[state]: {e}"))?,
+            )),
+        };
+        let engine = Arc::new(Engine::new(blueprint, sources, cache, alerts));
         let views = views(&engine.blueprint);
         // The plan budget is shared by every view, PUBLIC included.
         let budget = engine.blueprint.cache.plan_memory / (views.len() as u64 + 1);
         let public = crate::plan::Planner::new(
             engine.clone(),
             View::Public,
-            crate::schema::build(&engine, &View::Public)?,
+            crate::schema::build(&engine.blueprint, &View::Public)?,
             budget,
         );
         let mut planners = Vec::new();
         for view in views {
-            let schema = crate::schema::build(&engine, &view)?;
+            let schema = crate::schema::build(&engine.blueprint, &view)?;
             planners.push(crate::plan::Planner::new(
                 engine.clone(),
                 view,
@@ -135,7 +144,7 @@ impl AppState {
         });
         let rates = rate::Limits::new(&engine.blueprint.security);
         let persisted = persisted::Persisted::new(&engine.blueprint.security);
-        Ok(AppState(Arc::new(Shared {
+        let app = AppState(Arc::new(Shared {
             engine,
             responses,
             public,
@@ -143,7 +152,9 @@ impl AppState {
             auth,
             rates,
             persisted,
-        })))
+        }));
+        crate::alerts::run::spawn(&app);
+        Ok(app)
     }
 }
 

@@ -24,14 +24,26 @@ pub struct TestApp {
     pub client: reqwest::Client,
 }
 
+/// A new SQLite file for one app's alerts, in one temporary folder per test run.
+pub fn fresh_state_file() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("state dir"));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.path().join(format!("state-{n}.db"))
+}
+
 impl TestApp {
     /// Compiles and serves `dir` with `env` as the only environment variables.
     pub async fn spawn(dir: &Path, env: &[(&str, &str)]) -> TestApp {
         simpul::install_crypto();
-        let env: HashMap<String, String> = env
+        let mut env: HashMap<String, String> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        // Each app its own alert store: tests must not share (or leave) the deployment's.
+        env.entry("SIMPUL_STATE_URL".into())
+            .or_insert_with(|| format!("sqlite://{}", fresh_state_file().display()));
         let lookup = move |name: &str| env.get(name).cloned();
         let blueprint = match simpul::compile::compile_dir_with_env(dir, &lookup) {
             Ok(bp) => bp,

@@ -2,6 +2,7 @@
 //! PostgreSQL and MariaDB, and the data-driven case folders in tests/cases/.
 
 mod access;
+mod alerts;
 mod audit;
 mod backends;
 mod blog;
