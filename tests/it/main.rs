@@ -3,6 +3,7 @@
 
 mod access;
 mod alerts;
+mod alerts_shared;
 mod audit;
 mod backends;
 mod blog;

@@ -1,0 +1,157 @@
+//! Several instances on one PostgreSQL state store: exactly one evaluates the rules (the
+//! store's advisory lock), evaluation moves when that instance dies, every instance serves
+//! the same alerts, and each webhook is delivered once with a valid signature, also to a
+//! receiver that was down when the alerts were raised.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::harness::{TestApp, Upstream, pg_url, repo_root};
+
+const SECRET: &str = "hook-secret-for-the-test";
+
+/// A gateway in a runtime of its own, stopped (as if killed) by dropping it.
+struct Instance {
+    url: String,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Instance {
+    fn start(env: Vec<(String, String)>) -> Instance {
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().expect("runtime");
+            rt.block_on(async move {
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let app = TestApp::spawn(&repo_root().join("tests/alerts/shared"), &env).await;
+                url_tx.send(app.url.clone()).expect("url");
+                let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
+            });
+        });
+        let url = url_rx.recv().expect("instance started");
+        Instance { url, stop: Some(stop), thread: Some(thread) }
+    }
+
+    async fn alerts(&self) -> Value {
+        let body: Value = reqwest::Client::new()
+            .post(format!("{}/graphql", self.url))
+            .json(&json!({ "query": "{ alerts { id key status message } }" }))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        body["data"]["alerts"].clone()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What the webhook receiver got: (delivery id, signature, body).
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn receive(port: u16, got: Received) {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let got = got.clone();
+            async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                got.lock().unwrap().push((h("x-simpul-delivery"), h("x-simpul-signature"), body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind hook");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
+    // A database of its own, dropped at the end.
+    let admin = sqlx::PgPool::connect(&pg_url()).await.expect("postgres");
+    let db = format!("simpul_alerts_{}", std::process::id());
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}"))).execute(&admin).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await.expect("create database");
+    let state = format!("{}/{db}", pg_url().rsplit_once('/').unwrap().0);
+
+    let upstream = Upstream::start().await;
+    // The receiver's port, closed until later: the first deliveries are refused.
+    let hook_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let env = vec![
+        ("BLOG_URL".to_string(), upstream.url.clone()),
+        ("SIMPUL_STATE_URL".to_string(), state.clone()),
+        ("HOOK_URL".to_string(), format!("http://127.0.0.1:{hook_port}/hook")),
+        ("HOOK_SECRET".to_string(), SECRET.to_string()),
+    ];
+
+    let a = Instance::start(env.clone());
+    for _ in 0..100 {
+        if upstream.calls() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = Instance::start(env.clone());
+
+    // One evaluator: about one call a second, not two.
+    upstream.reset();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let calls = upstream.calls();
+    assert!((2..=6).contains(&calls), "one evaluation per interval: {calls} calls in 4 s");
+
+    // Both serve the same three alerts.
+    let (on_a, on_b) = (a.alerts().await, b.alerts().await);
+    assert_eq!(on_a.as_array().map(Vec::len), Some(3), "{on_a}");
+    assert_eq!(on_a, on_b);
+
+    // The receiver comes up: each alert arrives once, signed.
+    let got: Received = Arc::default();
+    receive(hook_port, got.clone()).await;
+    for _ in 0..300 {
+        if got.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 3, "each alert once: {got:?}");
+    let mut ids: Vec<&str> = got.iter().map(|(id, _, _)| id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    for (_, signature, body) in &got {
+        assert_eq!(signature, &simpul::state::sign(SECRET, body.as_bytes()), "signature of {body}");
+        let event: Value = serde_json::from_str(body).expect("json body");
+        assert_eq!(event["event"], "alert.raised");
+        assert!(event["alert"]["message"].as_str().unwrap().starts_with("Post "));
+    }
+
+    // The evaluator dies: the other instance takes over.
+    drop(a);
+    upstream.reset();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(upstream.calls() >= 2, "evaluation moved: {} calls", upstream.calls());
+    assert_eq!(b.alerts().await.as_array().map(Vec::len), Some(3));
+
+    drop(b);
+    admin.close().await;
+    let admin = sqlx::PgPool::connect(&pg_url()).await.expect("postgres");
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&admin).await;
+}
