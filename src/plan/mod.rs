@@ -55,6 +55,10 @@ impl Plan {
         self.op.ty == OperationType::Query
     }
 
+    pub fn is_subscription(&self) -> bool {
+        self.op.ty == OperationType::Subscription
+    }
+
     pub fn size_hint(&self) -> usize {
         self.size_hint.load(std::sync::atomic::Ordering::Relaxed)
     }
