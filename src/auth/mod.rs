@@ -162,6 +162,15 @@ impl Authenticator {
         caller(claims)
     }
 
+    /// When `caller`'s token stops being accepted: its `exp` plus the leeway, as
+    /// [`Self::authenticate`] judges it. `None` for a caller without a token.
+    pub fn expires(&self, caller: &Caller) -> Option<SystemTime> {
+        let exp = caller.claims.get("exp")?.as_u64()?;
+        UNIX_EPOCH.checked_add(Duration::from_secs(
+            exp.saturating_add(self.validation.leeway),
+        ))
+    }
+
     /// Signature, then `exp`, `nbf`, `iss` and `aud`; `alg` is the key's algorithm, which
     /// the token's header must name.
     fn verify(&self, token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Value, AuthError> {

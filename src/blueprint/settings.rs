@@ -137,6 +137,12 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Most errors in one response.
     pub max_errors: usize,
+    /// Websockets and SSE responses open at once (`server::live`).
+    pub max_live_connections: usize,
+    /// Operations running at once on one websocket.
+    pub max_subscriptions_per_connection: usize,
+    /// How long a websocket may wait before its `connection_init`.
+    pub connection_init_wait: Duration,
     /// Most estimated cost of one operation (`plan::cost`).
     pub max_cost: u64,
     /// Items a list is taken to hold when no size argument says.

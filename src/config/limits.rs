@@ -43,6 +43,15 @@ pub struct LimitsFile {
     pub shutdown_grace: String,
     /// Most errors in one response; the rest are counted in a last one (default 100).
     pub max_errors: usize,
+    /// Websockets and SSE responses open at once in the process, however many clients hold
+    /// them; past it, 503 with `Retry-After` (default 10000).
+    pub max_live_connections: usize,
+    /// Operations running at once on one websocket; past it the next `subscribe` is answered
+    /// with an error message, the connection stays (default 32).
+    pub max_subscriptions_per_connection: usize,
+    /// How long a new websocket may wait before it sends `connection_init`: a duration
+    /// such as "10s" (the default); then it is closed with 4408.
+    pub connection_init_wait: String,
     /// Most estimated cost of one operation: every field counts 1 for each value it may
     /// produce, lists multiplying what they hold (see `default_list_size`); default 100000.
     pub max_cost: u64,
@@ -66,6 +75,9 @@ impl Default for LimitsFile {
             max_in_flight: 1024,
             shutdown_grace: "10s".into(),
             max_errors: 100,
+            max_live_connections: 10_000,
+            max_subscriptions_per_connection: 32,
+            connection_init_wait: "10s".into(),
             max_cost: 100_000,
             default_list_size: 20,
         }

@@ -295,6 +295,16 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         ));
         Duration::from_secs(10)
     });
+    let connection_init_wait =
+        duration::parse(&parsed.limits.connection_init_wait).unwrap_or_else(|e| {
+            diags.push(Diagnostic::new(
+                file,
+                1,
+                1,
+                format!("limits.connection_init_wait: {e}"),
+            ));
+            Duration::from_secs(10)
+        });
     let mut max_depth = parsed.limits.max_depth;
     if max_depth > MAX_DEPTH_CEILING {
         let text = text.as_deref().unwrap_or_default();
@@ -379,6 +389,9 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             max_tokens: parsed.limits.max_tokens,
             max_operations: parsed.limits.max_operations,
             max_errors: parsed.limits.max_errors.max(1),
+            max_live_connections: parsed.limits.max_live_connections,
+            max_subscriptions_per_connection: parsed.limits.max_subscriptions_per_connection,
+            connection_init_wait,
             max_cost: parsed.limits.max_cost,
             default_list_size: parsed.limits.default_list_size.max(1),
             max_body_bytes: parsed.limits.max_body_bytes,

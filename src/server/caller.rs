@@ -31,9 +31,7 @@ pub(super) async fn admit(
             return Err(r);
         }
     };
-    if let Err(wait) = state.rates.check(&caller, ip) {
-        // Rounded up: a client that waits this long finds its budget refilled.
-        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    if let Err(secs) = spend(state, &caller, ip) {
         let mut r = error_response(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
@@ -44,4 +42,13 @@ pub(super) async fn admit(
         return Err(r);
     }
     Ok(caller)
+}
+
+/// Spends one request of `caller`'s budget; `Err` holds the seconds to wait before the next
+/// one is allowed.
+pub(super) fn spend(state: &AppState, caller: &Caller, ip: Option<IpAddr>) -> Result<(), u64> {
+    state.rates.check(caller, ip).map_err(|wait| {
+        // Rounded up: a client that waits this long finds its budget refilled.
+        (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+    })
 }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::limits::Refused;
+use super::operation::{Answer, Rejected};
 use crate::error::ErrorCode;
 
 pub(super) const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -63,6 +63,29 @@ pub(super) fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     best.map(|(_, t)| t)
 }
 
+/// Whether the client asks for an event stream (GraphQL over SSE) rather than one JSON
+/// response.
+pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut pieces = range.split(';');
+            let media = pieces.next().unwrap_or("").trim();
+            let refused = pieces.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case(EVENT_STREAM) && !refused
+        })
+}
+
+const EVENT_STREAM: &str = "text/event-stream";
+
 pub(super) fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
     let mut r = (status, body).into_response();
     r.headers_mut().insert(
@@ -83,20 +106,22 @@ pub(super) fn request_error(media: MediaType, message: &str) -> Response {
     )
 }
 
-/// A document over one of `[limits]`: 400 under either media type, because nothing of it
-/// was validated or run; the message names the limit and its value.
-pub(super) fn over_limit(media: MediaType, refused: &Refused) -> Response {
-    let body = json!({ "errors": [{ "message": refused.to_string(), "extensions": { "code": ErrorCode::BadRequest.as_str() } }] });
-    respond(
-        StatusCode::BAD_REQUEST,
-        media,
-        body.to_string().into_bytes(),
-    )
-}
-
-pub(super) fn too_long(media: MediaType) -> Response {
-    let body = json!({ "errors": [{ "message": "the request took too long", "extensions": { "code": ErrorCode::SourceTimeout.as_str() } }] });
-    respond(StatusCode::OK, media, body.to_string().into_bytes())
+/// How HTTP answers an operation refused before it ran.
+pub(super) fn rejected(media: MediaType, r: Rejected) -> Response {
+    let status = match r.answer {
+        Answer::BadRequest => StatusCode::BAD_REQUEST,
+        Answer::RequestErrors => return request_errors(media, r.errors),
+        Answer::Forbidden => StatusCode::FORBIDDEN,
+        Answer::PostOnly => {
+            let body = json!({ "errors": r.errors }).to_string().into_bytes();
+            let mut r = respond(StatusCode::METHOD_NOT_ALLOWED, MediaType::Json, body);
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return r;
+        }
+    };
+    let body = json!({ "errors": r.errors }).to_string().into_bytes();
+    respond(status, media, body)
 }
 
 /// A refusal outside GraphQL (wrong method, content type or size): JSON with a code, so
@@ -129,6 +154,20 @@ pub(super) struct Params<'a> {
     pub persisted: Option<String>,
     /// `extensions.cost`: the client asks for the operation's estimated cost.
     pub wants_cost: bool,
+}
+
+impl Params<'_> {
+    /// The same parameters, owning their text: for an operation that outlives its request
+    /// body (a stream).
+    pub(super) fn into_owned(self) -> Params<'static> {
+        Params {
+            query: self.query.map(|q| Cow::Owned(q.into_owned())),
+            operation_name: self.operation_name.map(|n| Cow::Owned(n.into_owned())),
+            variables: self.variables,
+            persisted: self.persisted,
+            wants_cost: self.wants_cost,
+        }
+    }
 }
 
 /// The request parameters as most clients send them, read without building a JSON tree;
@@ -266,6 +305,8 @@ pub(super) fn csrf_refused() -> Response {
 /// extractor would copy every header).
 pub struct PostHead {
     pub media: Option<MediaType>,
+    /// The client asks for an event stream (GraphQL over SSE).
+    pub stream: bool,
     pub json: bool,
     pub authorization: Option<HeaderValue>,
     pub ip: Option<IpAddr>,
@@ -286,6 +327,7 @@ impl axum::extract::FromRequestParts<AppState> for PostHead {
         let essence = content_type.split(';').next().unwrap_or("").trim();
         Ok(PostHead {
             media: negotiate(&parts.headers),
+            stream: wants_event_stream(&parts.headers),
             json: essence.eq_ignore_ascii_case(JSON),
             authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
             ip: client_ip(parts, state),

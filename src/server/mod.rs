@@ -5,10 +5,14 @@ mod caller;
 mod graphql;
 mod http;
 mod limits;
+mod live;
+mod operation;
 mod overload;
 mod persisted;
 mod rate;
+mod sse;
 mod subscribe;
+mod ws;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,6 +56,10 @@ pub struct Shared {
     rates: rate::Limits,
     /// Automatic persisted queries and the PUBLIC safelist.
     persisted: persisted::Persisted,
+    /// Requests in progress, at most `[limits] max_in_flight`.
+    in_progress: overload::InProgress,
+    /// Websockets and SSE responses: at most `[limits] max_live_connections`, ended on drain.
+    live: live::Live,
 }
 
 impl Shared {
@@ -144,6 +152,8 @@ impl AppState {
         });
         let rates = rate::Limits::new(&engine.blueprint.security);
         let persisted = persisted::Persisted::new(&engine.blueprint.security);
+        let in_progress = overload::InProgress::new(engine.blueprint.limits.max_in_flight);
+        let live = live::Live::new(engine.blueprint.limits.max_live_connections);
         let app = AppState(Arc::new(Shared {
             engine,
             responses,
@@ -152,6 +162,8 @@ impl AppState {
             auth,
             rates,
             persisted,
+            in_progress,
+            live,
         }));
         crate::alerts::run::spawn(&app);
         Ok(app)
@@ -160,7 +172,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.engine.blueprint.limits.max_body_bytes;
-    let in_progress = overload::InProgress::new(state.engine.blueprint.limits.max_in_flight);
+    let in_progress = state.in_progress.clone();
     // Health, readiness and admin stay outside the bound: they answer while it is full.
     let cors = cors(&state.engine.blueprint.security);
     let graphql = Router::new()
@@ -232,16 +244,23 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "simpul listening");
     let grace = state.engine.blueprint.limits.shutdown_grace;
+    let draining = state.clone();
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown().await;
         tracing::info!(?grace, "shutting down: no new connections");
         overload::exit_after(grace);
+        // Websockets and event streams are not requests the server waits for: told to end
+        // (a websocket closes with 1001), they end on their own.
+        draining.live.drain();
     })
-    .await
+    .await?;
+    // Upgraded sockets are no longer the server's: wait for them to have sent their close.
+    state.live.ended(grace).await;
+    Ok(())
 }
 
 async fn shutdown() {

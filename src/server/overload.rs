@@ -26,12 +26,21 @@ impl InProgress {
             max,
         }
     }
+
+    /// A place, held until dropped; `None` when every place is taken.
+    pub fn place(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
 }
 
 /// Runs the request while a place is free; otherwise answers 503 with `Retry-After` without
 /// reading the request.
 pub async fn bounded(State(places): State<InProgress>, request: Request, next: Next) -> Response {
-    let Ok(_place) = places.permits.clone().try_acquire_owned() else {
+    let Some(_place) = places.place() else {
         let mut r = super::http::error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RateLimited,

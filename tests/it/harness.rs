@@ -11,6 +11,7 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub mod live;
 mod logs;
 pub use logs::{capture_logs, logged};
 

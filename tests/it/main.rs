@@ -20,6 +20,7 @@ mod hostile;
 mod http_spec;
 mod injection;
 mod limits;
+mod live;
 mod partial;
 mod queries;
 mod resilience;
