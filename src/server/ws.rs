@@ -167,6 +167,7 @@ async fn serve(
         out,
         done,
     };
+    let mut client_closed = false;
     let closing = loop {
         // Biased: an operation's end is seen before any message the client sent after
         // reading its `complete`, so a reused id is never taken for a duplicate.
@@ -181,7 +182,11 @@ async fn serve(
                 Some(Ok(Message::Text(text))) => conn.take(text.as_bytes(), &mut ends).await,
                 Some(Ok(Message::Binary(bytes))) => conn.take(&bytes, &mut ends).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => Turn::Nothing,
-                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Ok(Message::Close(_))) => {
+                    client_closed = true;
+                    break None;
+                }
+                None => break None,
                 // Over `max_body_bytes`, or not a websocket frame: the reason says which.
                 Some(Err(e)) => Turn::Close(Closing::new(4400, e.to_string())),
             },
@@ -202,7 +207,14 @@ async fn serve(
             let _ = close.send(closing.frame());
             linger(&mut incoming).await;
         }
-        None => drop(close),
+        None => {
+            drop(close);
+            // Reading on sends the answer to the client's close frame, which the
+            // websocket has queued.
+            if client_closed {
+                linger(&mut incoming).await;
+            }
+        }
     }
     let _ = tokio::time::timeout(WRITE_STALL, writer).await;
     drop(place);

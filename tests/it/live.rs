@@ -140,6 +140,12 @@ async fn graphql_ws_closes_with_the_protocol_codes() {
         .await;
     ws.subscribe("after", REGENCY, Value::Null).await;
     assert_eq!(ws.until_done("after").await.len(), 2);
+    // A client's close is answered (RFC 6455's closing handshake).
+    assert_eq!(
+        ws.close().await,
+        Some(1000),
+        "the server answers a close frame"
+    );
 
     // A message over max_body_bytes.
     let mut ws = ws_connect(&app.url, None).await;

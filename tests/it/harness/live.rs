@@ -179,6 +179,32 @@ impl WsClient {
     }
 }
 
+impl WsClient {
+    /// Closes with 1000 and waits for the server's answering close frame; returns its code.
+    pub async fn close(mut self) -> Option<u16> {
+        use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        self.socket
+            .close(Some(frame))
+            .await
+            .expect("send a close frame");
+        loop {
+            let m = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("the close handshake ends within the wait");
+            match m {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+}
+
 pub fn subscribe_message(id: &str, query: &str, variables: Value) -> Value {
     json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
 }
