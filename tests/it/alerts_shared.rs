@@ -27,14 +27,19 @@ impl Instance {
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().expect("runtime");
             rt.block_on(async move {
-                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 let app = TestApp::spawn(&repo_root().join("tests/alerts/shared"), &env).await;
                 url_tx.send(app.url.clone()).expect("url");
                 let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
             });
         });
         let url = url_rx.recv().expect("instance started");
-        Instance { url, stop: Some(stop), thread: Some(thread) }
+        Instance {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 
     async fn alerts(&self) -> Value {
@@ -69,13 +74,23 @@ async fn receive(port: u16, got: Received) {
         axum::routing::post(move |headers: HeaderMap, body: String| {
             let got = got.clone();
             async move {
-                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-                got.lock().unwrap().push((h("x-simpul-delivery"), h("x-simpul-signature"), body));
+                let h = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                got.lock()
+                    .unwrap()
+                    .push((h("x-simpul-delivery"), h("x-simpul-signature"), body));
                 "ok"
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind hook");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind hook");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -86,17 +101,29 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
     // A database of its own, dropped at the end.
     let admin = sqlx::PgPool::connect(&pg_url()).await.expect("postgres");
     let db = format!("simpul_alerts_{}", std::process::id());
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}"))).execute(&admin).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await.expect("create database");
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+        .execute(&admin)
+        .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .expect("create database");
     let state = format!("{}/{db}", pg_url().rsplit_once('/').unwrap().0);
 
     let upstream = Upstream::start().await;
     // The receiver's port, closed until later: the first deliveries are refused.
-    let hook_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hook_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let env = vec![
         ("BLOG_URL".to_string(), upstream.url.clone()),
         ("SIMPUL_STATE_URL".to_string(), state.clone()),
-        ("HOOK_URL".to_string(), format!("http://127.0.0.1:{hook_port}/hook")),
+        (
+            "HOOK_URL".to_string(),
+            format!("http://127.0.0.1:{hook_port}/hook"),
+        ),
         ("HOOK_SECRET".to_string(), SECRET.to_string()),
     ];
 
@@ -113,7 +140,10 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
     upstream.reset();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let calls = upstream.calls();
-    assert!((2..=6).contains(&calls), "one evaluation per interval: {calls} calls in 4 s");
+    assert!(
+        (2..=6).contains(&calls),
+        "one evaluation per interval: {calls} calls in 4 s"
+    );
 
     // Both serve the same three alerts.
     let (on_a, on_b) = (a.alerts().await, b.alerts().await);
@@ -137,21 +167,38 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
     ids.dedup();
     assert_eq!(ids.len(), 3);
     for (_, signature, body) in &got {
-        assert_eq!(signature, &simpul::state::sign(SECRET, body.as_bytes()), "signature of {body}");
+        assert_eq!(
+            signature,
+            &format!("sha256={}", simpul::state::sign(SECRET, body.as_bytes())),
+            "signature of {body}"
+        );
         let event: Value = serde_json::from_str(body).expect("json body");
         assert_eq!(event["event"], "alert.raised");
-        assert!(event["alert"]["message"].as_str().unwrap().starts_with("Post "));
+        assert!(
+            event["alert"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Post ")
+        );
     }
 
     // The evaluator dies: the other instance takes over.
     drop(a);
     upstream.reset();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(upstream.calls() >= 2, "evaluation moved: {} calls", upstream.calls());
+    assert!(
+        upstream.calls() >= 2,
+        "evaluation moved: {} calls",
+        upstream.calls()
+    );
     assert_eq!(b.alerts().await.as_array().map(Vec::len), Some(3));
 
     drop(b);
     admin.close().await;
     let admin = sqlx::PgPool::connect(&pg_url()).await.expect("postgres");
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&admin).await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod alerts;
+mod alerts_live;
 mod alerts_shared;
 mod audit;
 mod backends;
