@@ -50,14 +50,14 @@ impl Alerts {
             }
             Builtin::Alert => {
                 let alert = self.store.alert(id()?).await.map_err(internal)?;
-                Ok(visible(alert.into_iter(), view).collect())
+                Ok(visible(alert, view).collect())
             }
             Builtin::Rules => self.rules_rows().await,
             Builtin::AcknowledgeAlert | Builtin::ResolveAlert | Builtin::AddFollowUp => {
                 let id = id()?;
                 // A caller acts only on alerts it may read: others are "not found".
                 let found = self.store.alert(id).await.map_err(internal)?;
-                if visible(found.into_iter(), view).next().is_none() {
+                if visible(found, view).next().is_none() {
                     return Err((ErrorCode::BadRequest, format!("no alert {id}")));
                 }
                 let now = now_ms();

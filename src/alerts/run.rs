@@ -201,8 +201,9 @@ async fn run_rule(app: &AppState, alerts: &Alerts, rule: &Rule) -> Result<i64, S
 /// Sends `sourceStatusChanged` when one of this instance's sources changes status.
 async fn watch_sources(app: AppState, alerts: Arc<Alerts>) {
     let status = |s: &crate::connectors::Source| {
-        s.health_json()["status"]
-            .as_str()
+        s.health_json()
+            .get("status")
+            .and_then(serde_json::Value::as_str)
             .unwrap_or("UP")
             .to_string()
     };

@@ -363,7 +363,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         Security::default()
     });
     GatewayConfig {
-        state: state::settings(&parsed.state, &parsed.rules, &expand),
+        state: state::settings(&parsed.state, &parsed.rules, expand),
         auth,
         security,
         cache: CacheSettings {
