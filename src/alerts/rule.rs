@@ -113,11 +113,7 @@ const TIERS: [&str; 3] = ["PUBLIC", "INTERNAL", "RESTRICTED"];
 
 /// Reads every `rules/*.toml` of `dir`.
 pub fn load(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> Vec<Arc<Rule>> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir.join("rules"))
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
-    paths.sort();
+    let paths = crate::config::toml_files(&dir.join("rules"));
     let mut out = Vec::new();
     for path in paths {
         let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {

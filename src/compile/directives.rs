@@ -24,7 +24,12 @@ pub const KNOWN: &[&str] = &[
 
 /// The hint of an unknown directive: every directive Simpul reads.
 pub fn known_hint() -> String {
-    let names: Vec<String> = KNOWN.iter().map(|d| format!("@{d}")).collect();
+    // `@builtin` marks the alerts' own fields (compile/alerts.graphql), not a deployment's.
+    let names: Vec<String> = KNOWN
+        .iter()
+        .filter(|d| **d != "builtin")
+        .map(|d| format!("@{d}"))
+        .collect();
     match names.split_last() {
         Some((last, rest)) => format!("Simpul knows {} and {last}", rest.join(", ")),
         None => String::new(),

@@ -8,11 +8,7 @@ pub fn load_connectors(
     env: EnvLookup,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<ConnectorConfig> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir.join("connectors"))
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
-    paths.sort();
+    let paths = toml_files(&dir.join("connectors"));
     let mut out = Vec::new();
     for path in paths {
         let Some(name) = path
@@ -354,4 +350,14 @@ mod tests {
         let unset = problems(text, &|_| None);
         assert_eq!(unset.len(), 1, "{unset:?}");
     }
+}
+
+/// The `*.toml` files of `folder`, sorted; none when it does not exist.
+pub fn toml_files(folder: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(folder)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+    paths.sort();
+    paths
 }

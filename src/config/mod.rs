@@ -19,7 +19,7 @@ pub mod duration;
 pub mod env;
 
 pub use auth::{AuthFile, AuthSettings, check_jwt_secret};
-pub use connector::{load_connector, load_connectors};
+pub use connector::{load_connector, load_connectors, toml_files};
 pub use limits::LimitsFile;
 pub use security::{Rate, Security, SecurityFile, parse_rate};
 

@@ -347,18 +347,7 @@ async fn fetch_field(
             // Live health is never served from the response cache.
             cx.state.mark_uncacheable();
             let rows: Vec<Value> = cx.engine.sources.iter().map(|s| s.health_json()).collect();
-            let mut child = Level {
-                groups: Vec::with_capacity(level.nodes.len()),
-                nodes: Vec::new(),
-            };
-            let mut offsets = Vec::with_capacity(level.nodes.len() + 1);
-            for _ in &level.nodes {
-                offsets.push(child.nodes.len());
-                child.push_owned(rows.clone());
-            }
-            offsets.push(child.nodes.len());
-            let fetched = fetch_children(cx, children, &child, false).await;
-            Fetched::Nested(Children::new(children, offsets, child, fetched))
+            same_rows(cx, children, level, rows).boxed().await
         }
         Kind::Builtin {
             which,
@@ -415,6 +404,11 @@ async fn builtin(
         Ok(rows) => rows,
         Err((code, message)) => return Fetched::Failed(code, message),
     };
+    same_rows(cx, children, level, rows).await
+}
+
+/// Children of a root field Simpul answers itself: the same `rows` under every node.
+async fn same_rows(cx: &Cx<'_>, children: &Selection, level: &Level, rows: Vec<Value>) -> Fetched {
     let mut child = Level {
         groups: Vec::with_capacity(level.nodes.len()),
         nodes: Vec::new(),

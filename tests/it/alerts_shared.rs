@@ -9,6 +9,8 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
+use crate::alerts::{SECRET as JWT_SECRET, staff_token};
+use crate::harness::live::{sse, ws_connect};
 use crate::harness::{TestApp, Upstream, pg_url, repo_root};
 
 const SECRET: &str = "hook-secret-for-the-test";
@@ -96,6 +98,55 @@ async fn receive(port: u16, got: Received) {
     });
 }
 
+/// The id of the open alert of `key` on `instance`.
+async fn on_a_alert_with_key(instance: &Instance, key: &str) -> String {
+    let alerts = instance.alerts().await;
+    alerts
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["key"] == key && a["status"] == "OPEN"))
+        .and_then(|a| a["id"].as_str())
+        .unwrap_or_else(|| panic!("no open alert {key}: {alerts}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_going_down_and_back_is_pushed_to_subscribers() {
+    let upstream = Upstream::start().await;
+    let url = upstream.url.clone();
+    let app = TestApp::spawn(
+        &repo_root().join("tests/alerts/shared"),
+        &[
+            ("BLOG_URL", &url),
+            ("HOOK_URL", "http://127.0.0.1:9/hook"),
+            ("HOOK_SECRET", SECRET),
+        ],
+    )
+    .await;
+    let mut ws = ws_connect(&app.url, None).await;
+    ws.ready().await;
+    ws.subscribe(
+        "s",
+        "subscription { sourceStatusChanged { name status previous } }",
+        Value::Null,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    upstream.kill();
+    let down = ws.next().await;
+    assert_eq!(
+        down["payload"]["data"]["sourceStatusChanged"]["name"], "blog",
+        "{down}"
+    );
+    assert_eq!(
+        down["payload"]["data"]["sourceStatusChanged"]["previous"], "UP",
+        "{down}"
+    );
+    assert_ne!(
+        down["payload"]["data"]["sourceStatusChanged"]["status"], "UP",
+        "{down}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
     // A database of its own, dropped at the end.
@@ -125,6 +176,7 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
             format!("http://127.0.0.1:{hook_port}/hook"),
         ),
         ("HOOK_SECRET".to_string(), SECRET.to_string()),
+        ("SIMPUL_JWT_SECRET".to_string(), JWT_SECRET.to_string()),
     ];
 
     let a = Instance::start(env.clone());
@@ -182,6 +234,39 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
         );
     }
 
+    // Subscribers on both instances receive an alert raised by the one evaluating: post 1's
+    // alert resolved by hand is raised again at the next evaluation.
+    let staff = staff_token("petugas");
+    let query = "subscription { alertRaised { key status } }";
+    let mut on_a = ws_connect(&a.url, Some(&staff)).await;
+    on_a.ready().await;
+    on_a.subscribe("raised", query, Value::Null).await;
+    let mut on_b = sse(&b.url, Some(&staff), query, Value::Null).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = on_a_alert_with_key(&a, "1").await;
+    let resolved: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", b.url))
+        .bearer_auth(&staff)
+        .json(&json!({ "query": format!("mutation {{ resolveAlert(id: \"{first}\") {{ status }} }}") }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        resolved["data"]["resolveAlert"]["status"], "RESOLVED",
+        "{resolved}"
+    );
+    let over_ws = on_a.next().await;
+    assert_eq!(
+        over_ws["payload"]["data"]["alertRaised"],
+        json!({ "key": "1", "status": "OPEN" }),
+        "{over_ws}"
+    );
+    let over_sse = on_b.event().await.expect("an event on the other instance");
+    assert_eq!(over_sse.json()["data"], over_ws["payload"]["data"]);
+
     // The evaluator dies: the other instance takes over.
     drop(a);
     upstream.reset();
@@ -191,7 +276,18 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
         "evaluation moved: {} calls",
         upstream.calls()
     );
-    assert_eq!(b.alerts().await.as_array().map(Vec::len), Some(3));
+    let after = b.alerts().await;
+    let open = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "OPEN")
+        .count();
+    assert_eq!(
+        (after.as_array().unwrap().len(), open),
+        (4, 3),
+        "post 1's resolved alert and the three open: {after}"
+    );
 
     drop(b);
     admin.close().await;

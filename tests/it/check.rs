@@ -276,3 +276,16 @@ fn explain_says_how_a_field_is_resolved() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("Region has no field 'nope'"));
 }
+
+#[tokio::test]
+async fn rule_file_mistakes_are_reported_at_their_place() {
+    let out = check_output("rules").await;
+    insta::assert_snapshot!("check_rules", out);
+}
+
+#[tokio::test]
+async fn rule_queries_are_checked_against_the_schema_and_their_paths() {
+    let out = check_output("rule_queries").await;
+    assert!(out.contains("rules/unknown-field.toml:7:"), "{out}");
+    insta::assert_snapshot!("check_rule_queries", out);
+}
