@@ -242,3 +242,119 @@ fn render(t: &Text, item: &Value, values: &Map<String, Value>) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(body: &str) -> std::sync::Arc<Rule> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rules")).unwrap();
+        std::fs::write(dir.path().join("rules/r.toml"), body).unwrap();
+        let mut diags = Vec::new();
+        let mut rules = super::super::rule::load(dir.path(), &|_| None, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        rules.remove(0)
+    }
+
+    const RULE: &str = r#"
+title = "t"
+severity = "WARNING"
+opd = "dinkes"
+interval = "1h"
+query = "{ districts { code name rate history } }"
+items = "districts"
+region = "code"
+region_name = "name"
+when = "values.change > 0"
+message = "{{item.name}}: {{values.change}}"
+recommendation = "Act in {{item.name}}."
+[values]
+change = "item.history[size(item.history) - 1] - item.history[0]"
+"#;
+
+    fn data() -> Value {
+        json!({ "districts": [
+            { "code": "35.03.01", "name": "Panggul", "rate": 7.5, "history": [10, 12] },
+            { "code": "35.03.02", "name": "Munjungan", "rate": 6.1, "history": [12, 10] },
+        ] })
+    }
+
+    const REGION: DefaultRegion<'static> = DefaultRegion {
+        code: "35.03",
+        name: "Trenggalek",
+    };
+
+    #[test]
+    fn fires_for_the_items_whose_condition_holds_with_their_values() {
+        let sources =
+            json!([{ "name": "dinkes", "opd": "dinkes", "cache": "MISS", "ageSeconds": 0 }]);
+        let out = evaluate(&rule(RULE), &data(), &sources, Utc::now(), &REGION);
+        assert_eq!(out.items, 2);
+        assert!(out.error.is_none(), "{:?}", out.error);
+        assert_eq!(out.findings.len(), 1);
+        let f = &out.findings[0];
+        assert_eq!(
+            (f.region_code.as_str(), f.region_name.as_str()),
+            ("35.03.01", "Panggul")
+        );
+        // Differences of counts are signed ints: Munjungan's -2 is a value, not an overflow.
+        assert_eq!(f.message, "Panggul: 2");
+        assert_eq!(f.recommendation, "Act in Panggul.");
+        assert_eq!(
+            f.evidence["values"],
+            json!([{ "name": "change", "value": "2" }])
+        );
+        assert_eq!(f.evidence["stale"], false);
+    }
+
+    #[test]
+    fn a_rule_over_stale_data_says_so() {
+        let sources =
+            json!([{ "name": "dinkes", "opd": "dinkes", "cache": "STALE", "ageSeconds": 7200 }]);
+        let out = evaluate(&rule(RULE), &data(), &sources, Utc::now(), &REGION);
+        let f = &out.findings[0];
+        assert_eq!(f.evidence["stale"], true);
+        assert!(
+            f.message.contains("data basi: dinkes (7200 detik)"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn an_item_that_cannot_be_evaluated_and_a_failed_source_are_errors() {
+        let mut d = data();
+        d["districts"][1]["history"] = json!([]);
+        let out = evaluate(&rule(RULE), &d, &json!([]), Utc::now(), &REGION);
+        assert_eq!(out.findings.len(), 1, "the other items are still evaluated");
+        assert!(
+            out.error
+                .as_deref()
+                .unwrap()
+                .starts_with("item Munjungan: values.change"),
+            "{:?}",
+            out.error
+        );
+        let failed = json!([{ "name": "dinkes", "cache": "MISS", "error": "SOURCE_UNAVAILABLE" }]);
+        let out = evaluate(&rule(RULE), &data(), &failed, Utc::now(), &REGION);
+        assert!(out.error.unwrap().contains("SOURCE_UNAVAILABLE"));
+    }
+
+    #[test]
+    fn a_rule_without_a_region_points_at_the_default_one() {
+        let body = RULE
+            .replace("region = \"code\"\n", "")
+            .replace("region_name = \"name\"\n", "key = \"code\"\n");
+        let out = evaluate(&rule(&body), &data(), &json!([]), Utc::now(), &REGION);
+        let f = &out.findings[0];
+        assert_eq!(
+            (
+                f.region_code.as_str(),
+                f.region_name.as_str(),
+                f.key.as_str()
+            ),
+            ("35.03", "Trenggalek", "35.03.01")
+        );
+    }
+}

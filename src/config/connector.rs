@@ -310,6 +310,16 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The `*.toml` files of `folder`, sorted; none when it does not exist.
+pub fn toml_files(folder: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(folder)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+    paths.sort();
+    paths
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,14 +360,4 @@ mod tests {
         let unset = problems(text, &|_| None);
         assert_eq!(unset.len(), 1, "{unset:?}");
     }
-}
-
-/// The `*.toml` files of `folder`, sorted; none when it does not exist.
-pub fn toml_files(folder: &Path) -> Vec<std::path::PathBuf> {
-    let mut paths: Vec<_> = std::fs::read_dir(folder)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
-    paths.sort();
-    paths
 }
