@@ -9,6 +9,9 @@ use crate::blueprint::Builtin;
 use crate::error::ErrorCode;
 use crate::state::{Alert, AlertFilter};
 
+/// The longest note a follow-up, acknowledgement or resolution keeps.
+const MAX_NOTE: usize = 4000;
+
 /// A built-in field's failure, as the client sees it.
 pub type Refusal = (ErrorCode, String);
 
@@ -60,6 +63,13 @@ impl Alerts {
                 if visible(found, view).next().is_none() {
                     return Err((ErrorCode::BadRequest, format!("no alert {id}")));
                 }
+                // Notes are kept for good: each is bounded.
+                if note.is_some_and(|n| n.len() > MAX_NOTE) {
+                    return Err((
+                        ErrorCode::BadRequest,
+                        format!("a note holds at most {MAX_NOTE} bytes"),
+                    ));
+                }
                 let now = now_ms();
                 let done = match which {
                     Builtin::AcknowledgeAlert => self.store.acknowledge(id, by, note, now).await,
@@ -69,12 +79,6 @@ impl Alerts {
                             ErrorCode::BadRequest,
                             "a follow-up needs a note".to_string(),
                         ))?;
-                        if note.len() > 4000 {
-                            return Err((
-                                ErrorCode::BadRequest,
-                                "a follow-up note holds at most 4000 bytes".to_string(),
-                            ));
-                        }
                         self.store.add_follow_up(id, by, note, now).await
                     }
                 };

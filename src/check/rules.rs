@@ -81,11 +81,12 @@ fn paths(rule: &Rule, doc: &ExecutableDocument, out: &mut Vec<Diagnostic>) {
             }
         }
     }
-    for (what, path) in [
+    let paths = [
         ("region", &rule.region),
         ("region_name", &rule.region_name),
         ("key", &rule.key),
-    ] {
+    ];
+    for ((what, path), (l, c)) in paths.into_iter().zip(rule.paths_at) {
         let Some(first) = path.as_ref().and_then(|p| p.first()) else {
             continue;
         };
@@ -93,8 +94,8 @@ fn paths(rule: &Rule, doc: &ExecutableDocument, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::new(
                     &rule.file,
-                    1,
-                    1,
+                    l,
+                    c,
                     format!("{what}: the items carry no `{first}`"),
                 )
                 .hint(format!("each item has: {}", keys(set).join(", "))),

@@ -255,6 +255,17 @@ async fn staff_act_on_alerts_and_the_public_sees_none_of_the_internal_ones() {
         ack["data"]["acknowledgeAlert"]["acknowledgedBy"],
         "petugas-bappeda"
     );
+    let long = "x".repeat(4001);
+    let too_long = post(
+        &app,
+        Some(&staff),
+        &format!("mutation {{ acknowledgeAlert(id: \"{id}\", note: \"{long}\") {{ status }} }}"),
+    )
+    .await;
+    assert_eq!(
+        too_long["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "a note is bounded"
+    );
     let note = post(&app, Some(&staff), &format!("mutation {{ addFollowUp(id: \"{id}\", note: \"survei lapangan Senin\") {{ followUps {{ by kind note }} }} }}")).await;
     assert_eq!(
         note["data"]["addFollowUp"]["followUps"][1],
