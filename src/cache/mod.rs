@@ -256,7 +256,7 @@ impl Cache {
                     let (this, source, load_key) = (self.clone(), source.clone(), key.clone());
                     // The load runs to its end whether or not anyone still waits, so the
                     // entry is stored and the loading table emptied in every case.
-                    let task = tokio::spawn(async move {
+                    let job = async move {
                         let _entry = entry;
                         let result = source
                             .fetch(call, true)
@@ -269,10 +269,15 @@ impl Cache {
                             }
                         }
                         result
-                    });
-                    let answer = crate::connectors::joined(source_name, task)
-                        .boxed()
-                        .shared();
+                    };
+                    // Spawned on the first poll, after the table's lock is released: a
+                    // runtime shutting down drops a spawned task (and its entry, which
+                    // takes this lock) inside `spawn`, which would deadlock under it.
+                    let answer = async move {
+                        crate::connectors::joined(source_name, tokio::spawn(job)).await
+                    }
+                    .boxed()
+                    .shared();
                     loading.insert(
                         key,
                         Loading {

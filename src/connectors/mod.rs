@@ -266,12 +266,17 @@ impl Source {
                         key: key.clone(),
                         id,
                     };
-                    let this = self.clone();
-                    let task = tokio::spawn(async move {
+                    let (this, name) = (self.clone(), self.name.clone());
+                    let job = async move {
                         let _entry = entry;
                         this.run(call, true).await
-                    });
-                    let answer = joined(self.name.clone(), task).boxed().shared();
+                    };
+                    // Spawned on the first poll, after the table's lock is released: a
+                    // runtime shutting down drops a spawned task (and its entry, which
+                    // takes this lock) inside `spawn`, which would deadlock under it.
+                    let answer = async move { joined(name, tokio::spawn(job)).await }
+                        .boxed()
+                        .shared();
                     inflight.insert(
                         key,
                         InFlight {
