@@ -30,21 +30,31 @@ pub async fn prepare(
         let (l, c) = e.positions().next().map_or((1, 1), |p| (p.line, p.column));
         vec![(format!("the query does not parse: {e}"), l, c)]
     })?;
-    let request = async_graphql::Request::new(query).data(crate::schema::ValidateOnly);
-    let response = planner.schema().execute(request).await;
-    if !response.errors.is_empty() {
-        return Err(response
-            .errors
-            .iter()
-            .map(|e| {
-                let (l, c) = e.locations.first().map_or((1, 1), |p| (p.line, p.column));
-                (e.message.clone(), l, c)
-            })
-            .collect());
+    let errors = validate(planner.schema(), query).await;
+    if !errors.is_empty() {
+        return Err(errors);
     }
     planner
         .insert(query, None, doc)
         .map_err(|e| vec![(e, 1, 1)])
+}
+
+/// What `schema` finds wrong with a rule's `query`: each message with its line and column
+/// in the query (for `prepare` and for `simpul check`).
+pub async fn validate(
+    schema: &async_graphql::dynamic::Schema,
+    query: &str,
+) -> Vec<(String, usize, usize)> {
+    let request = async_graphql::Request::new(query).data(crate::schema::ValidateOnly);
+    let response = schema.execute(request).await;
+    response
+        .errors
+        .iter()
+        .map(|e| {
+            let (l, c) = e.locations.first().map_or((1, 1), |p| (p.line, p.column));
+            (e.message.clone(), l, c)
+        })
+        .collect()
 }
 
 /// Starts the evaluator and the source watcher of `app`, when it has rules.

@@ -35,18 +35,15 @@ pub async fn problems(bp: &std::sync::Arc<Blueprint>) -> Vec<Diagnostic> {
                 (ql + l - 1, c)
             }
         };
-        let request =
-            async_graphql::Request::new(rule.query.as_str()).data(crate::schema::ValidateOnly);
-        let response = schema.execute(request).await;
-        for e in &response.errors {
-            let (l, c) = e.locations.first().map_or((1, 1), |p| (p.line, p.column));
-            let (l, c) = place(l, c);
+        let errors = crate::alerts::run::validate(&schema, &rule.query).await;
+        for (message, l, c) in &errors {
+            let (l, c) = place(*l, *c);
             out.push(
-                Diagnostic::new(&rule.file, l, c, format!("query: {}", e.message))
+                Diagnostic::new(&rule.file, l, c, format!("query: {message}"))
                     .hint("the query runs in the INTERNAL view: only its fields can be read"),
             );
         }
-        if !response.errors.is_empty() {
+        if !errors.is_empty() {
             continue;
         }
         if let Ok(doc) = async_graphql_parser::parse_query(&rule.query) {
