@@ -397,12 +397,25 @@ async fn past_max_live_connections_websockets_and_sse_get_503() {
     assert_eq!(app.query(POSTS).await["data"]["posts"][0]["id"], 1);
     drop(held);
 
-    // An SSE answer holds its place while it streams.
+    // An SSE answer holds its place while it streams. The websocket's place is given
+    // back once the server has read its close, so the stream retries until admitted;
+    // it holds the place from the moment its upstream call arrives.
     upstream.delay_ms.store(1_500, Ordering::SeqCst);
+    let before = upstream.calls();
     let url = app.url.clone();
-    let slow =
-        tokio::spawn(async move { sse(&url, None, POSTS, Value::Null).await.events().await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let slow = tokio::spawn(async move {
+        for _ in 0..50 {
+            let answer = sse(&url, None, POSTS, Value::Null).await;
+            if answer.status != 503 {
+                return answer.events().await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the live place was never given back");
+    });
+    while upstream.calls() == before {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let refused = ws_try(&app.url, None, Some("graphql-transport-ws")).await;
     assert_eq!(refused.err().map(|r| r.0), Some(503));
     let events = slow.await.expect("slow SSE");
