@@ -27,6 +27,7 @@ pub mod config;
 pub mod connectors;
 pub mod diagnostic;
 pub mod error;
+pub mod outbox;
 pub mod plan;
 pub mod resolve;
 pub mod schema;

@@ -95,6 +95,11 @@ impl Alerts {
             Builtin::AlertRaised | Builtin::AlertChanged | Builtin::SourceStatusChanged => {
                 Ok(event.cloned().into_iter().collect())
             }
+            // The outbox's fields are answered by `crate::outbox`, never here.
+            Builtin::Accept(_) | Builtin::Receipt(_) => Err((
+                ErrorCode::Internal,
+                "an outbox field reached the alerts".to_string(),
+            )),
             Builtin::OpenAlerts => {
                 let mut rows = Vec::new();
                 for status in ["OPEN", "ACKNOWLEDGED"] {

@@ -27,26 +27,14 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    /// Opens the state store of `[state] url` (a relative SQLite path is the deployment
-    /// directory's) and runs its migrations.
-    pub async fn open(
-        url: &str,
-        dir: &std::path::Path,
-        rules: Vec<Arc<Rule>>,
-    ) -> Result<Alerts, String> {
-        let url = match url.strip_prefix("sqlite://") {
-            Some(path) if !path.starts_with('/') && !path.starts_with(':') => {
-                format!("sqlite://{}", dir.join(path).display())
-            }
-            _ => url.to_string(),
-        };
-        let store = StateStore::open(&url).await?;
+    /// The alerts of `rules`, kept in `store`.
+    pub fn new(store: StateStore, rules: Vec<Arc<Rule>>) -> Alerts {
         let (sources, _) = broadcast::channel(256);
-        Ok(Alerts {
+        Alerts {
             store,
             rules,
             sources,
-        })
+        }
     }
 
     pub fn rule(&self, id: &str) -> Option<&Arc<Rule>> {

@@ -32,8 +32,35 @@ pub struct Blueprint {
     pub admin_token: Option<String>,
     /// `rules/*.toml`, compiled.
     pub rules: Vec<Arc<crate::alerts::rule::Rule>>,
-    /// `[state]`: where alerts are kept.
+    /// `[state]`: where alerts and the outbox are kept.
     pub state: settings::StateSettings,
+    /// Mutation fields with `@outbox`: accepted into the state store, delivered later.
+    pub outboxes: Vec<OutboxField>,
+}
+
+/// A mutation field whose calls go through the outbox (`@outbox` beside its binding).
+#[derive(Debug)]
+pub struct OutboxField {
+    /// "Mutation.submitComplaint": the outbox rows' `field`, and the name in logs.
+    pub name: String,
+    /// The write it delivers.
+    pub binding: usize,
+    /// `key: "input.idempotencyKey"`: where in the arguments a client's own key is.
+    pub key: Option<Vec<String>>,
+    /// `tracking: "trackingId"`: where in the answer's first row the upstream's id is.
+    pub tracking: Option<Vec<String>>,
+    /// Deliveries tried before the row is FAILED.
+    pub tries: u32,
+    /// `@validate`: reads that must each return a row before the call is kept.
+    pub checks: Vec<Check>,
+}
+
+/// `@validate(connector:, query:, message:)`: a read run with the call's arguments; no row
+/// refuses the call with `message` (BAD_REQUEST).
+#[derive(Debug)]
+pub struct Check {
+    pub binding: usize,
+    pub message: String,
 }
 
 #[derive(Debug)]
@@ -107,6 +134,8 @@ pub struct InputDef {
     pub description: Option<String>,
     pub ty: Type,
     pub default: Option<ConstValue>,
+    /// `@length(min:, max:)` on an input field: its bounds in characters.
+    pub length: Option<(usize, usize)>,
 }
 
 /// How a field gets its value.
@@ -122,8 +151,9 @@ pub enum FieldPlan {
     Namespace,
     /// `Query.sources`: every connector's health, read live (never cached).
     Sources,
-    /// Answered by Simpul itself from its state store (alerts, rules) or its events
-    /// (subscriptions): `@builtin(name:)`, in the alerts SDL added beside the schema.
+    /// Answered by Simpul itself from its state store (alerts, rules, the outbox) or its
+    /// events (subscriptions): `@builtin(name:)` in the alerts SDL added beside the
+    /// schema, `@outbox` and `@receipt` in the deployment's.
     Builtin(Builtin),
 }
 
@@ -140,6 +170,11 @@ pub enum Builtin {
     AlertChanged,
     OpenAlerts,
     SourceStatusChanged,
+    /// An `@outbox` mutation: the call is kept, a receipt answered (index into
+    /// `Blueprint::outboxes`).
+    Accept(usize),
+    /// `@receipt(of:)`: where a receipt of that outbox field is.
+    Receipt(usize),
 }
 
 impl Builtin {

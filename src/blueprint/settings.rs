@@ -170,4 +170,6 @@ pub struct StateSettings {
     pub region: String,
     pub region_name: String,
     pub webhook_max_tries: u32,
+    /// `[outbox]`: the first and the longest wait between delivery tries.
+    pub outbox_backoff: (std::time::Duration, std::time::Duration),
 }

@@ -8,6 +8,8 @@ pub enum Scope {
     Args,
     Parent,
     Auth,
+    /// `{{outbox.id}}`, `{{outbox.acceptedAt}}`: the outbox row a delivery is for.
+    Outbox,
 }
 
 impl Scope {
@@ -16,6 +18,7 @@ impl Scope {
             Scope::Args => "args",
             Scope::Parent => "parent",
             Scope::Auth => "auth",
+            Scope::Outbox => "outbox",
         }
     }
 }

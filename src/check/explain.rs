@@ -192,6 +192,7 @@ fn bound(out: &mut String, bp: &Blueprint, b: &Binding) {
     for p in templates.iter().flat_map(|t| t.placeholders()) {
         let what = match p.scope {
             Scope::Args => format!("argument `{}`", p.path.join(".")),
+            Scope::Outbox => format!("`{}` of the outbox row delivered", p.path.join(".")),
             Scope::Auth => format!(
                 "claim `{}` of the caller's token (cached per caller)",
                 p.path.join(".")

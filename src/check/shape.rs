@@ -246,6 +246,7 @@ async fn describe(
         args: &null,
         parent: None,
         auth: &null,
+        outbox: None,
     };
     let keys = [Value::Null];
     let batch = b
@@ -294,6 +295,7 @@ fn sample_call(bp: &Blueprint, b: &Binding, op: &crate::blueprint::HttpOperation
         args: &args,
         parent: None,
         auth: &null,
+        outbox: None,
     };
     let select: Arc<[String]> = op.select.clone().into();
     render::http(op, &select, &values, None).ok()

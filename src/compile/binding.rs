@@ -284,6 +284,14 @@ impl Cx<'_> {
                         }),
                     );
                 }
+                Scope::Outbox
+                    if !f.outbox || !["id", "acceptedAt"].contains(&first) || p.path.len() > 1 =>
+                {
+                    self.diags.push(
+                        Diagnostic::new(args.file, l, c, format!("{} is not an outbox value here", p.display()))
+                            .hint("{{outbox.id}} (the receipt id, also sent as Idempotency-Key) and {{outbox.acceptedAt}} exist in the write of a mutation with @outbox"),
+                    );
+                }
                 Scope::Parent if f.is_root => {
                     self.diags.push(
                         Diagnostic::new(
@@ -404,6 +412,8 @@ pub(super) struct FieldCx<'a> {
     pub is_root: bool,
     pub args: &'a [String],
     pub mutation: bool,
+    /// Has `@outbox`: its templates may read `{{outbox.id}}` and `{{outbox.acceptedAt}}`.
+    pub outbox: bool,
 }
 
 /// Whether `p` stands alone inside `IN ( ... )`.

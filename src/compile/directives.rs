@@ -1,5 +1,6 @@
 //! Reading the arguments of the binding directives (`@sql`, `@http`, `@map`, `@const`,
-//! `@cache`, `@access`, `@suppress`, `@listSize`, `@discriminator`) into plain structs, reporting each
+//! `@cache`, `@access`, `@suppress`, `@listSize`, `@discriminator`; `@outbox` and `@receipt` in
+//! `outbox.rs`) into plain structs, reporting each
 //! misuse at its place.
 
 use async_graphql_parser::Positioned;
@@ -19,6 +20,10 @@ pub const KNOWN: &[&str] = &[
     "suppress",
     "listSize",
     "discriminator",
+    "outbox",
+    "receipt",
+    "validate",
+    "length",
     "builtin",
 ];
 

@@ -26,6 +26,10 @@ pub struct Cx<'a> {
     pub mutation_type: Option<&'a str>,
     pub subscription_type: Option<&'a str>,
     pub bindings: Vec<Arc<Binding>>,
+    /// `@outbox` mutation fields, in the order met.
+    pub outboxes: Vec<crate::blueprint::OutboxField>,
+    /// `@receipt(of:)` fields, resolved against `outboxes` once every field is compiled.
+    pub receipts: Vec<super::outbox::PendingReceipt>,
     pub diags: Vec<Diagnostic>,
 }
 
@@ -160,27 +164,81 @@ impl Cx<'_> {
         }
     }
 
-    pub fn input_value(&mut self, owner: &str, v: Positioned<InputValueDefinition>) -> InputDef {
+    /// An argument, or a field of an input object (`input_field`), which may carry
+    /// `@length(min:, max:)`.
+    pub fn input_value(
+        &mut self,
+        owner: &str,
+        v: Positioned<InputValueDefinition>,
+        input_field: bool,
+    ) -> InputDef {
         self.check_type_exists(&v.node.ty, true);
+        let mut length = None;
         for d in &v.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
                 directive: d,
             };
-            if !directives::STANDARD.contains(&args.name()) {
+            if args.name() == "length" && input_field {
+                length = self.length(&args, owner, &v.node);
+            } else if !directives::STANDARD.contains(&args.name()) {
                 self.diags.push(args.diag(format!(
-                    "@{} cannot be used on {owner}.{}: arguments and input fields take no binding",
+                    "@{} cannot be used on {owner}.{}: arguments and input fields take no binding{}",
                     args.name(),
-                    v.node.name.node
+                    v.node.name.node,
+                    if args.name() == "length" { " (@length goes on the fields of an input type)" } else { "" }
                 )));
             }
         }
-        super::input_def(
+        let mut def = super::input_def(
             v.node.name.node.to_string(),
             v.node.description.map(|d| d.node),
             v.node.ty.node,
             v.node.default_value.map(|d| d.node),
-        )
+        );
+        def.length = length;
+        def
+    }
+
+    /// `@length(min: 1, max: 4000)` on a String or ID input field: its bounds in
+    /// characters.
+    fn length(
+        &mut self,
+        args: &Args,
+        owner: &str,
+        v: &InputValueDefinition,
+    ) -> Option<(usize, usize)> {
+        args.check_names(&["min", "max"], &mut self.diags);
+        if !matches!(named(&v.ty.node), "String" | "ID") {
+            self.diags.push(args.diag(format!(
+                "@length bounds String or ID fields, not {owner}.{}",
+                v.name.node
+            )));
+            return None;
+        }
+        let bound = |name: &str| match args.get(name) {
+            None => Ok(None),
+            Some(Positioned {
+                node: ConstValue::Number(n),
+                ..
+            }) if n.as_u64().is_some() => Ok(n.as_u64().and_then(|n| usize::try_from(n).ok())),
+            Some(_) => Err(format!("@length({name}:) must be a whole number")),
+        };
+        match (bound("min"), bound("max")) {
+            (Ok(min), Ok(Some(max))) if min.unwrap_or(0) <= max => Some((min.unwrap_or(0), max)),
+            (Err(e), _) | (_, Err(e)) => {
+                self.diags.push(args.diag(e));
+                None
+            }
+            _ => {
+                self.diags.push(
+                    args.diag(
+                        "@length needs max: at least its min, e.g. @length(min: 1, max: 4000)",
+                    ),
+                );
+                None
+            }
+        }
     }
 
     pub fn interface_field(
@@ -210,7 +268,7 @@ impl Cx<'_> {
         let args = f
             .arguments
             .into_iter()
-            .map(|a| self.input_value(owner, a))
+            .map(|a| self.input_value(owner, a, false))
             .collect();
         Some(FieldDef {
             at,
@@ -245,6 +303,9 @@ impl Cx<'_> {
         let mut map_from: Option<(String, &Positioned<ConstDirective>)> = None;
         let mut constant: Option<serde_json::Value> = None;
         let mut builtin: Option<crate::blueprint::Builtin> = None;
+        let mut outbox: Option<&Positioned<ConstDirective>> = None;
+        let mut receipt: Option<&Positioned<ConstDirective>> = None;
+        let mut validates: Vec<&Positioned<ConstDirective>> = Vec::new();
         for d in &f.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
@@ -293,6 +354,9 @@ impl Cx<'_> {
                     }
                 }
                 "deprecated" => {}
+                "outbox" => outbox = Some(d),
+                "receipt" => receipt = Some(d),
+                "validate" => validates.push(d),
                 "builtin" => {
                     args.check_names(&["name"], &mut self.diags);
                     if let Some((name, _)) = args.string("name", true, &mut self.diags) {
@@ -379,6 +443,7 @@ impl Cx<'_> {
                         is_root,
                         args: &arg_names,
                         mutation: Some(owner) == self.mutation_type,
+                        outbox: outbox.is_some(),
                         cache: cache_policy(&f.node.directives),
                     };
                     match self.binding(d, &ctx) {
@@ -437,12 +502,25 @@ impl Cx<'_> {
                 Access::Public
             }
         };
+        let plan = match (outbox, receipt, validates.is_empty()) {
+            (None, None, true) => plan,
+            (outbox, receipt, _) => {
+                let place = super::outbox::Place {
+                    owner,
+                    field: &field_name,
+                    ty: &f.node.ty.node,
+                    args: &f.node.arguments,
+                };
+                let checks = self.validations(&place, &validates, outbox.is_some());
+                self.outbox_plan(place, plan, outbox, receipt, checks)
+            }
+        };
         let at = (f.pos.line, f.pos.column);
         let f = f.node;
         let args = f
             .arguments
             .into_iter()
-            .map(|a| self.input_value(owner, a))
+            .map(|a| self.input_value(owner, a, false))
             .collect();
         let number = |directive: &str, argument: &str| {
             f.directives

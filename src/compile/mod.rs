@@ -6,6 +6,7 @@ pub mod directives;
 mod fields;
 mod health;
 mod interfaces;
+mod outbox;
 pub mod template;
 
 use std::collections::HashMap;
@@ -46,13 +47,19 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
     let rules = crate::alerts::rule::load(dir, env, &mut diags);
     // The alerts' types and fields exist when the deployment has rules: appended, so the
     // positions of schema.graphql's own definitions stay as written.
-    let sdl = if rules.is_empty() {
+    let mut sdl = if rules.is_empty() {
         sdl
     } else {
         format!("{sdl}\n{ALERTS_SDL}")
     };
+    // The receipt types exist when a field uses @outbox (appended the same way).
+    if async_graphql_parser::parse_schema(&sdl).is_ok_and(|doc| outbox::used(&doc)) {
+        sdl.push('\n');
+        sdl.push_str(outbox::SDL);
+    }
     let blueprint = compile_schema(&sdl, connectors, &mut diags).map(
-        |(q, m, sub, types, bindings, connectors)| Blueprint {
+        |(q, m, sub, types, bindings, connectors, outboxes)| Blueprint {
+            outboxes,
             query_type: q,
             mutation_type: m,
             subscription_type: sub,
@@ -82,6 +89,7 @@ type Compiled = (
     Vec<TypeDef>,
     Vec<std::sync::Arc<crate::blueprint::Binding>>,
     Vec<ConnectorConfig>,
+    Vec<crate::blueprint::OutboxField>,
 );
 
 fn compile_schema(
@@ -198,6 +206,8 @@ fn compile_schema(
         mutation_type: mutation_type.as_deref(),
         subscription_type: subscription_type.as_deref(),
         bindings: Vec::new(),
+        outboxes: Vec::new(),
+        receipts: Vec::new(),
         diags: Vec::new(),
     };
     let mut types = Vec::new();
@@ -219,6 +229,14 @@ fn compile_schema(
         fields.push(health::sources_field());
     }
     let bindings = std::mem::take(&mut cx.bindings);
+    let outboxes = std::mem::take(&mut cx.outboxes);
+    outbox::resolve_receipts(
+        std::mem::take(&mut cx.receipts),
+        &outboxes,
+        mutation_type.as_deref(),
+        &mut types,
+        diags,
+    );
     interfaces::check(&types, diags, &kinds);
     Some((
         query_type,
@@ -227,6 +245,7 @@ fn compile_schema(
         types,
         bindings,
         connectors,
+        outboxes,
     ))
 }
 
@@ -419,7 +438,7 @@ fn compile_type(
             fields: i
                 .fields
                 .into_iter()
-                .map(|f| cx.input_value(&name, f))
+                .map(|f| cx.input_value(&name, f, true))
                 .collect(),
         },
     };
@@ -443,5 +462,6 @@ pub(crate) fn input_def(
         description,
         ty,
         default,
+        length: None,
     }
 }

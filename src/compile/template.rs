@@ -35,13 +35,14 @@ impl Template {
                 "args" => Scope::Args,
                 "parent" => Scope::Parent,
                 "auth" => Scope::Auth,
+                "outbox" => Scope::Outbox,
                 other => {
                     return Err(TemplateError {
                         offset: base + start,
                         message: format!(
-                            "unknown placeholder '{{{{{inner}}}}}': '{other}' is not args, parent or auth"
+                            "unknown placeholder '{{{{{inner}}}}}': '{other}' is not args, parent, auth or outbox"
                         ),
-                        hint: "the only placeholders are {{args.X}}, {{parent.X}} and {{auth.X}}",
+                        hint: "the only placeholders are {{args.X}}, {{parent.X}}, {{auth.X}} and, in an @outbox write, {{outbox.id}} and {{outbox.acceptedAt}}",
                     });
                 }
             };

@@ -63,6 +63,9 @@ pub struct GatewayFile {
     /// `[rules]`: settings shared by the rules of `rules/`.
     #[serde(default)]
     pub rules: state::RulesFile,
+    /// `[outbox]`: retries of `@outbox` mutations' deliveries.
+    #[serde(default)]
+    pub outbox: state::OutboxFile,
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -362,8 +365,15 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         );
         Security::default()
     });
+    let state = state::settings(
+        &parsed.state,
+        &parsed.rules,
+        &parsed.outbox,
+        &expand,
+        &mut |p| diags.push(Diagnostic::new(file, 1, 1, p)),
+    );
     GatewayConfig {
-        state: state::settings(&parsed.state, &parsed.rules, expand),
+        state,
         auth,
         security,
         cache: CacheSettings {

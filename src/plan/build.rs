@@ -389,7 +389,7 @@ impl<'a> Builder<'a> {
                         let coerced = self
                             .inputs()
                             .coerce(&a.ty, &json)
-                            .map_err(|e| format!("argument {}: {e}", a.name))?;
+                            .map_err(|e| format!("{}argument {}: {e}", super::REFUSED, a.name))?;
                         args.insert(a.name.clone(), coerced);
                     }
                     None => var_args.push(super::VarArg {

@@ -380,7 +380,7 @@ pub(super) fn read<'v>(lookup: &Lookup, row: &'v Value) -> Option<&'v Value> {
     }
 }
 
-/// A built-in field (a root field: one node) answered by the alerts.
+/// A built-in field (a root field: one node) answered by the alerts or the outbox.
 async fn builtin(
     cx: &Cx<'_>,
     which: crate::blueprint::Builtin,
@@ -388,8 +388,23 @@ async fn builtin(
     children: &Selection,
     level: &Level,
 ) -> Fetched {
-    // Alerts are live: never served from the response cache.
+    // Alerts and receipts are live: never served from the response cache.
     cx.state.mark_uncacheable();
+    let outbox = match which {
+        crate::blueprint::Builtin::Accept(i) => {
+            Some(crate::outbox::accept(cx.engine, i, args, &cx.state.auth).await)
+        }
+        crate::blueprint::Builtin::Receipt(i) => {
+            Some(crate::outbox::receipt(cx.engine, i, args).await)
+        }
+        _ => None,
+    };
+    if let Some(answer) = outbox {
+        return match answer {
+            Ok(rows) => same_rows(cx, children, level, rows).await,
+            Err((code, message)) => Fetched::Failed(code, message),
+        };
+    }
     let Some(alerts) = &cx.engine.alerts else {
         return Fetched::Failed(
             crate::error::ErrorCode::Internal,

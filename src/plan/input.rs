@@ -152,6 +152,15 @@ impl Inputs<'_> {
                                     let c = self
                                         .coerce(&f.ty, fv)
                                         .map_err(|e| format!("{name}.{}: {e}", f.name))?;
+                                    if let (Some((min, max)), Value::String(s)) = (f.length, &c) {
+                                        let chars = s.chars().count();
+                                        if chars < min || chars > max {
+                                            return Err(format!(
+                                                "{name}.{} holds {min} to {max} characters, not {chars}",
+                                                f.name
+                                            ));
+                                        }
+                                    }
                                     out.insert(f.name.clone(), c);
                                 }
                                 None => match &f.default {

@@ -139,6 +139,10 @@ pub enum Refusal {
 }
 
 /// Compiles and runs plans for one view.
+/// Starts a plan error that is the client's (an argument its input type refuses, such as a
+/// string over its `@length`), not a gap in the executor: answered BAD_REQUEST.
+pub const REFUSED: &str = "refused: ";
+
 pub struct Planner {
     engine: Arc<Engine>,
     view: View,

@@ -29,6 +29,8 @@ pub struct Engine {
     pub cache: Arc<Cache>,
     /// Early warning: rules, alerts and their events, when the deployment has rules.
     pub alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// The state store, when the deployment has rules or `@outbox` writes.
+    pub state: Option<crate::state::StateStore>,
     /// Per binding: its `select` path, shared by every call.
     selects: Vec<Arc<[String]>>,
 }
@@ -59,6 +61,7 @@ impl Engine {
         sources: Vec<Arc<Source>>,
         cache: Arc<Cache>,
         alerts: Option<Arc<crate::alerts::Alerts>>,
+        state: Option<crate::state::StateStore>,
     ) -> Engine {
         let selects = blueprint
             .bindings
@@ -73,6 +76,7 @@ impl Engine {
             sources,
             cache,
             alerts,
+            state,
             selects,
         }
     }
@@ -90,6 +94,7 @@ pub async fn unbatched(
         args,
         parent: parent.map(Node::row),
         auth: &state.auth,
+        outbox: None,
     };
     single(engine, binding, state, &values).await
 }
@@ -117,6 +122,15 @@ pub(crate) fn parent_keys(group: &Group, path: &[String]) -> Vec<Option<Box<str>
             get_path(row, path).and_then(|v| node::with_key(v, |k: &str| Box::<str>::from(k)))
         })
         .collect()
+}
+
+/// The call of an unbatched `binding` with `values` (an outbox delivery's).
+pub fn render_call(
+    engine: &Engine,
+    binding: &Binding,
+    values: &Values,
+) -> Result<crate::connectors::Call, SourceError> {
+    render(engine, binding, values, None)
 }
 
 fn render(
@@ -290,6 +304,7 @@ async fn load_batch(
         args,
         parent: None,
         auth: &state.auth,
+        outbox: None,
     };
     let chunks = keys.chunks(batch.max_size).map(|chunk| {
         let call = render(

@@ -22,6 +22,8 @@ pub struct Values<'a> {
     pub args: &'a Value,
     pub parent: Option<&'a Value>,
     pub auth: &'a Value,
+    /// The outbox row a delivery is for: `{"id": …, "acceptedAt": …}`.
+    pub outbox: Option<&'a Value>,
 }
 
 impl Values<'_> {
@@ -30,6 +32,7 @@ impl Values<'_> {
             Scope::Args => Some(self.args),
             Scope::Parent => self.parent,
             Scope::Auth => Some(self.auth),
+            Scope::Outbox => self.outbox,
         };
         root.and_then(|r| get_path(r, &p.path))
             .cloned()
@@ -211,6 +214,7 @@ mod tests {
             args,
             parent: None,
             auth,
+            outbox: None,
         }
     }
 

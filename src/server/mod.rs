@@ -112,15 +112,19 @@ impl AppState {
         // down does not stop the gateway; it is DOWN from the first request.
         futures::future::join_all(sources.iter().map(|s| s.probe_at_start())).await;
         let cache = crate::cache::Cache::new(&blueprint.cache).await;
-        let alerts = match blueprint.rules.is_empty() {
+        let state = match blueprint.rules.is_empty() && blueprint.outboxes.is_empty() {
             true => None,
-            false => Some(Arc::new(
-                crate::alerts::Alerts::open(&blueprint.state.url, dir, blueprint.rules.clone())
+            false => Some(
+                crate::state::StateStore::open_in(&blueprint.state.url, dir)
                     .await
                     .map_err(|e| format!("[state]: {e}"))?,
-            )),
+            ),
         };
-        let engine = Arc::new(Engine::new(blueprint, sources, cache, alerts));
+        let alerts = state
+            .clone()
+            .filter(|_| !blueprint.rules.is_empty())
+            .map(|store| Arc::new(crate::alerts::Alerts::new(store, blueprint.rules.clone())));
+        let engine = Arc::new(Engine::new(blueprint, sources, cache, alerts, state));
         let views = views(&engine.blueprint);
         // The plan budget is shared by every view, PUBLIC included.
         let budget = engine.blueprint.cache.plan_memory / (views.len() as u64 + 1);
@@ -166,6 +170,7 @@ impl AppState {
             live,
         }));
         crate::alerts::run::spawn(&app);
+        crate::outbox::spawn(&app.engine);
         Ok(app)
     }
 }

@@ -378,8 +378,16 @@ fn end_extensions(body: &mut Vec<u8>, cost: Option<u64>) {
     body.extend_from_slice(b"}}");
 }
 
-/// An operation the executor cannot run (a gap in it, never the client's fault): INTERNAL.
+/// An operation the executor cannot run (a gap in it, never the client's fault): INTERNAL;
+/// or one whose arguments its types refuse: BAD_REQUEST.
 fn cannot_execute(gap: &str) -> Rejected {
+    if let Some(refusal) = gap.strip_prefix(crate::plan::REFUSED) {
+        return Rejected::new(
+            Answer::RequestErrors,
+            ErrorCode::BadRequest,
+            refusal.to_string(),
+        );
+    }
     tracing::error!(reason = %gap, "operation cannot be executed");
     let message = format!("this operation cannot be executed: {gap}");
     Rejected::new(Answer::RequestErrors, ErrorCode::Internal, message)

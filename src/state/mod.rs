@@ -1,10 +1,11 @@
-//! The state of the early-warning feature: alerts and their history, each rule's last
-//! run, webhook deliveries, leadership among instances and alert events, kept in SQLite
+//! The gateway's own state: alerts and their history, each rule's last run, webhook
+//! deliveries, the outbox of writes, leadership among instances and alert events, kept in SQLite
 //! (one instance) or PostgreSQL (shared by every instance of a deployment).
 //!
 //! `store.rs` raises, refreshes, clears and lists alerts and rule runs; `lifecycle.rs`
 //! acknowledges, resolves and annotates them; `webhook.rs` queues webhooks and runs the
 //! delivery loop, `delivery.rs` claims, posts and settles each one;
+//! `outbox.rs` keeps, claims and settles the calls of `@outbox` mutations;
 //! `lead.rs` elects the one instance that evaluates rules; `bus.rs` carries alert events
 //! to every instance's subscribers; `sql.rs` holds the schema and every dialect
 //! difference.
@@ -14,6 +15,7 @@ mod delivery;
 mod lead;
 mod lifecycle;
 mod model;
+mod outbox;
 mod rows;
 mod sql;
 mod store;
@@ -33,6 +35,7 @@ pub use model::{
     Alert, AlertEvent, AlertFilter, DEFAULT_LIMIT, EventKind, Firing, FollowUp, MAX_LIMIT, Refused,
     RuleRun, rfc3339,
 };
+pub use outbox::{Claimed, Receipt, Settled};
 pub use webhook::sign;
 
 use sql::Pool;
@@ -57,6 +60,8 @@ struct Inner {
     events: broadcast::Sender<AlertEvent>,
     /// Wakes this process's delivery loop when a delivery was queued.
     enqueued: Notify,
+    /// Wakes this process's outbox loop when a call was kept.
+    outbox_queued: Notify,
     listener: Option<JoinHandle<()>>,
 }
 
@@ -70,6 +75,18 @@ impl Drop for Inner {
 }
 
 impl StateStore {
+    /// Opens `[state] url` for the deployment in `dir`: a relative SQLite path is the
+    /// directory's.
+    pub async fn open_in(url: &str, dir: &std::path::Path) -> Result<StateStore, String> {
+        let url = match url.strip_prefix("sqlite://") {
+            Some(path) if !path.starts_with('/') && !path.starts_with(':') => {
+                format!("sqlite://{}", dir.join(path).display())
+            }
+            _ => url.to_string(),
+        };
+        StateStore::open(&url).await
+    }
+
     /// Opens `sqlite://path` (created when missing; `sqlite::memory:` for tests) or
     /// `postgres://…` and applies the migrations it lacks. Errors name the URL without its
     /// password.
@@ -92,6 +109,7 @@ impl StateStore {
                 pg,
                 events,
                 enqueued: Notify::new(),
+                outbox_queued: Notify::new(),
                 listener,
             }),
         })

@@ -104,6 +104,7 @@ impl Fit<'_> {
             args: &null,
             parent: None,
             auth: &null,
+            outbox: None,
         };
         let keys = crate::resolve::render::BatchValues {
             batch,
