@@ -437,6 +437,17 @@ async fn an_upload_in_json_variables_passes_the_same_rule() {
         message,
         "variable $photos got an invalid value: at [0]: Upload 'photo.jpg' is not a JPEG, PNG or WebP image"
     );
+    // Under plain JSON a request error is 200 (GraphQL over HTTP), still without data.
+    let resp = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .json(&json!({ "query": SUBMIT, "variables": { "input": input, "photos": [fake] } }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(only_error(&body).0, message);
     let resp = graphql(json!({ "input": input, "photos": ["sawah.png"] }))
         .await
         .expect("request");
