@@ -205,6 +205,16 @@ pub fn build(
                 if let Some(u) = specified_by {
                     s = s.specified_by_url(u);
                 }
+                if t.name == crate::plan::upload::NAME {
+                    // A file written into the document itself: refused by validation (a
+                    // client's mistake) rather than when its plan is compiled.
+                    let max = bp.limits.max_upload_bytes;
+                    s = s.validator(move |v| {
+                        v.clone()
+                            .into_json()
+                            .is_ok_and(|v| crate::plan::upload::coerce(&v, max).is_ok())
+                    });
+                }
                 builder.register(s)
             }
         };

@@ -132,6 +132,10 @@ pub struct Limits {
     pub max_tokens: usize,
     pub max_operations: usize,
     pub max_body_bytes: usize,
+    /// Largest file of a multipart upload; also the largest `Upload` in JSON variables.
+    pub max_upload_bytes: usize,
+    /// Most files in one multipart request.
+    pub max_uploads: usize,
     pub request_timeout: Duration,
     pub max_in_flight: usize,
     pub shutdown_grace: Duration,
@@ -155,6 +159,14 @@ impl Limits {
     /// real operations and still shallow for the recursive parser and validator.
     pub fn max_nesting(&self) -> usize {
         self.max_depth.saturating_add(32)
+    }
+
+    /// The largest multipart body: every file at its bound, and the operation and map
+    /// within `max_body_bytes`.
+    pub fn max_multipart_bytes(&self) -> usize {
+        self.max_uploads
+            .saturating_mul(self.max_upload_bytes)
+            .saturating_add(self.max_body_bytes)
     }
 }
 

@@ -8,6 +8,7 @@ mod health;
 mod interfaces;
 mod outbox;
 pub mod template;
+mod upload;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -169,6 +170,7 @@ fn compile_schema(
         .contains_key("Subscription")
         .then(|| "Subscription".to_string());
     let add_sources = health::add_types(&query_type, &mut defs, &mut order);
+    upload::add_type(&mut defs, &mut order, diags);
     if !defs.contains_key(&query_type) {
         diags.push(
             Diagnostic::new(

@@ -30,8 +30,14 @@ pub struct LimitsFile {
     pub max_tokens: usize,
     /// Most operations in one document (default 100).
     pub max_operations: usize,
-    /// Largest request body, in bytes (a number: default 1048576, 1 MiB).
+    /// Largest request body, in bytes (a number: default 1048576, 1 MiB). A multipart
+    /// upload's body may be up to `max_uploads` × `max_upload_bytes` more.
     pub max_body_bytes: usize,
+    /// Largest file of a multipart upload (an `Upload` argument), in bytes (a number:
+    /// default 5242880, 5 MiB); past it, 413.
+    pub max_upload_bytes: usize,
+    /// Most files in one multipart request (default 4); past it, 400. 0 turns uploads off.
+    pub max_uploads: usize,
     /// Longest a whole request may run: a duration such as "30s" (the default), "500ms",
     /// "2m".
     pub request_timeout: String,
@@ -71,6 +77,8 @@ impl Default for LimitsFile {
             max_tokens: 15_000,
             max_operations: 100,
             max_body_bytes: 1 << 20,
+            max_upload_bytes: 5 << 20,
+            max_uploads: 4,
             request_timeout: "30s".into(),
             max_in_flight: 1024,
             shutdown_grace: "10s".into(),

@@ -405,6 +405,8 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             max_cost: parsed.limits.max_cost,
             default_list_size: parsed.limits.default_list_size.max(1),
             max_body_bytes: parsed.limits.max_body_bytes,
+            max_upload_bytes: parsed.limits.max_upload_bytes,
+            max_uploads: parsed.limits.max_uploads,
             request_timeout: timeout,
             max_in_flight: parsed.limits.max_in_flight.max(1),
             shutdown_grace,

@@ -135,6 +135,9 @@ impl Inputs<'_> {
                         Value::String(s) if values.iter().any(|e| e.name == *s) => Ok(v.clone()),
                         _ => bad(),
                     },
+                    TypeDefKind::Scalar { .. } if name == super::upload::NAME => {
+                        super::upload::coerce(v, self.engine.blueprint.limits.max_upload_bytes)
+                    }
                     TypeDefKind::Scalar { .. } => Ok(v.clone()),
                     TypeDefKind::InputObject { fields } => {
                         let Value::Object(given) = v else {

@@ -17,6 +17,7 @@ mod input;
 mod introspect;
 mod leaf;
 mod projection;
+pub mod upload;
 mod write;
 
 use std::collections::HashMap;

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::{Query, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
@@ -17,26 +17,34 @@ use super::http::{
     params_from_slice, preflighted, rejected, request_error, respond, wants_event_stream,
 };
 use super::operation::{self, Rejected, Sent};
-use super::{sse, ws};
+use super::{multipart, overload, sse, ws};
 use crate::auth::Caller;
 use crate::error::ErrorCode;
 
-pub async fn post(State(state): State<AppState>, head: PostHead, body: Bytes) -> Response {
+pub async fn post(State(state): State<AppState>, head: PostHead, request: Request) -> Response {
     // An SSE client's request errors are still JSON (answered before any stream starts).
     let media = match (head.media, head.stream) {
         (Some(media), _) => media,
         (None, true) => MediaType::Json,
         (None, false) => return not_acceptable(),
     };
+    if head.multipart.is_some() {
+        return uploads(&state, media, head, request).await;
+    }
     // Only `application/json`: a page cannot send it cross-site without a preflight, so this
     // is also the CSRF defence of POST.
     if !head.json {
         return http::error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::BadRequest,
-            "POST /graphql needs content-type: application/json",
+            "POST /graphql needs content-type: application/json (or multipart/form-data \
+             for file uploads)",
         );
     }
+    let body = match Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     let caller = match admit(&state, head.authorization.as_ref(), head.ip).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -45,6 +53,32 @@ pub async fn post(State(state): State<AppState>, head: PostHead, body: Bytes) ->
         Ok(p) if head.stream => sse::respond(&state, &caller, p.into_owned(), Sent::Body).await,
         Ok(p) => execute(&state, media, p, caller, Sent::Body).await,
         Err(msg) => request_error(media, msg),
+    }
+}
+
+/// A GraphQL multipart request (file uploads). A form can send `multipart/form-data`
+/// cross-site, so with `csrf_prevention` it needs a header only a preflight allows, as
+/// Apollo Server asks; the caller is admitted before a byte of its files is read. A refused
+/// request's body is drained (bounded) so the client reads the answer.
+async fn uploads(state: &AppState, media: MediaType, head: PostHead, request: Request) -> Response {
+    let body = request.into_body();
+    let refused = async |answer: Response, body: Body| {
+        overload::drain(&mut body.into_data_stream()).await;
+        answer
+    };
+    if state.engine.blueprint.security.csrf_prevention && !head.preflighted {
+        return refused(csrf_refused(), body).await;
+    }
+    let caller = match admit(state, head.authorization.as_ref(), head.ip).await {
+        Ok(c) => c,
+        Err(r) => return refused(r, body).await,
+    };
+    let limits = &state.engine.blueprint.limits;
+    let boundary = head.multipart.flatten();
+    match multipart::read(boundary, body, limits).await {
+        Ok(p) if head.stream => sse::respond(state, &caller, p, Sent::Body).await,
+        Ok(p) => execute(state, media, p, caller, Sent::Body).await,
+        Err(refused) => refused,
     }
 }
 

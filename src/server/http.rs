@@ -288,6 +288,17 @@ pub(super) fn preflighted(headers: &HeaderMap) -> bool {
             .any(|h| headers.get(*h).is_some_and(|v| !v.is_empty()))
 }
 
+const MULTIPART: &str = "multipart/form-data";
+
+/// Whether the body is `multipart/form-data` (a GraphQL multipart request).
+pub(super) fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(MULTIPART))
+}
+
 /// Headers a page cannot send cross-site without a preflight; Apollo clients send them.
 pub(super) const PREFLIGHT_HEADERS: [&str; 2] =
     ["apollo-require-preflight", "x-apollo-operation-name"];
@@ -308,6 +319,11 @@ pub struct PostHead {
     /// The client asks for an event stream (GraphQL over SSE).
     pub stream: bool,
     pub json: bool,
+    /// `multipart/form-data`: a GraphQL multipart request (file uploads), with its
+    /// boundary when the content type names one.
+    pub multipart: Option<Option<String>>,
+    /// The request could not have been sent cross-site without a preflight ([`preflighted`]).
+    pub preflighted: bool,
     pub authorization: Option<HeaderValue>,
     pub ip: Option<IpAddr>,
 }
@@ -329,6 +345,10 @@ impl axum::extract::FromRequestParts<AppState> for PostHead {
             media: negotiate(&parts.headers),
             stream: wants_event_stream(&parts.headers),
             json: essence.eq_ignore_ascii_case(JSON),
+            multipart: essence
+                .eq_ignore_ascii_case(MULTIPART)
+                .then(|| multer::parse_boundary(content_type).ok()),
+            preflighted: preflighted(&parts.headers),
             authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
             ip: client_ip(parts, state),
         })

@@ -6,6 +6,7 @@ mod graphql;
 mod http;
 mod limits;
 mod live;
+mod multipart;
 mod operation;
 mod overload;
 mod persisted;
@@ -177,6 +178,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.engine.blueprint.limits.max_body_bytes;
+    let body_limits = overload::BodyLimits::of(&state.engine.blueprint.limits);
     let in_progress = state.in_progress.clone();
     // Health, readiness and admin stay outside the bound: they answer while it is full.
     let cors = cors(&state.engine.blueprint.security);
@@ -188,7 +190,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outside the bound: draining an oversized body takes no place in progress.
         .layer(axum::middleware::from_fn_with_state(
-            body_limit,
+            body_limits,
             overload::body_limit,
         ))
         .layer(cors);

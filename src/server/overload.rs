@@ -81,34 +81,68 @@ pub fn exit_after(grace: Duration) {
 const DRAIN_BYTES: usize = 16 << 20;
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 
-/// Refuses a body whose announced length is over `max_body_bytes` with 413 (JSON, naming the
-/// limit), after reading and dropping a bounded part of it so the client gets the answer.
-pub async fn body_limit(State(max): State<usize>, request: Request, next: Next) -> Response {
+/// The largest body of each kind of `POST`: JSON, and a multipart upload (its files on top).
+#[derive(Clone, Copy)]
+pub struct BodyLimits {
+    pub json: usize,
+    pub multipart: usize,
+}
+
+impl BodyLimits {
+    pub fn of(limits: &crate::blueprint::settings::Limits) -> BodyLimits {
+        BodyLimits {
+            json: limits.max_body_bytes,
+            multipart: limits.max_multipart_bytes(),
+        }
+    }
+}
+
+/// Refuses a body whose announced length is over its limit (`max_body_bytes`, or the
+/// multipart bound for uploads) with 413 (JSON, naming the limit), after reading and
+/// dropping a bounded part of it so the client gets the answer.
+pub async fn body_limit(
+    State(limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let multipart = super::http::is_multipart(request.headers());
+    let (max, named) = match multipart {
+        true => (
+            limits.multipart,
+            "max_uploads × max_upload_bytes + max_body_bytes",
+        ),
+        false => (limits.json, "max_body_bytes"),
+    };
     match announced {
         Some(n) if n > max as u64 => {
-            let mut body = request.into_body().into_data_stream();
-            let mut drained = 0usize;
-            let drain = async {
-                use futures::StreamExt;
-                while let Some(Ok(chunk)) = body.next().await {
-                    drained += chunk.len();
-                    if drained > DRAIN_BYTES {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            drain(&mut request.into_body().into_data_stream()).await;
             super::http::error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::BadRequest,
-                &format!("the request body has {n} bytes (limit max_body_bytes = {max})"),
+                &format!("the request body has {n} bytes (limit {named} = {max})"),
             )
         }
         _ => next.run(request).await,
     }
+}
+
+/// Reads and drops what is left of a refused body, at most [`DRAIN_BYTES`] for at most
+/// [`DRAIN_TIME`].
+pub(super) async fn drain(body: &mut axum::body::BodyDataStream) {
+    let mut drained = 0usize;
+    let drain = async {
+        use futures::StreamExt;
+        while let Some(Ok(chunk)) = body.next().await {
+            drained += chunk.len();
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
 }

@@ -29,4 +29,5 @@ mod schemas;
 mod security;
 mod source_faults;
 mod spreadsheets;
+mod uploads;
 mod views;
