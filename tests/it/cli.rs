@@ -20,6 +20,13 @@ impl Server {
         self.0.id()
     }
 
+    /// Ends the process with SIGKILL (what `Child::kill` sends on Unix): no drain, no
+    /// flush, no chance to record what it was doing.
+    pub fn sigkill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
     /// Waits up to `within` for the process to exit by itself.
     pub fn wait_exit(&mut self, within: Duration) -> bool {
         let started = Instant::now();
@@ -41,13 +48,41 @@ impl Drop for Server {
 }
 
 pub async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String) {
+    spawn(dir, env, Stdio::null(), Stdio::null()).await
+}
+
+/// [`start`], with the process's stdout and stderr appended to `log` (created if missing):
+/// for tests that read what the gateway logged, across restarts into one file.
+pub async fn start_logging(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    log: &std::path::Path,
+) -> (Server, String) {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open the log file");
+    let stderr = file.try_clone().expect("clone the log file");
+    spawn(dir, env, Stdio::from(file), Stdio::from(stderr)).await
+}
+
+async fn spawn(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    stdout: Stdio,
+    stderr: Stdio,
+) -> (Server, String) {
+    // reqwest builds no client without it; run alone, a test here has nobody else to
+    // install it first.
+    simpul::install_crypto();
     let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_simpul"));
     cmd.args(["serve", "--dir"])
         .arg(dir)
         .env("SIMPUL_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stdout(stdout)
+        .stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -66,6 +101,7 @@ pub async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, Stri
 }
 
 pub async fn post(url: &str, query: &str) -> serde_json::Value {
+    simpul::install_crypto();
     reqwest::Client::new()
         .post(format!("{url}/graphql"))
         .json(&serde_json::json!({ "query": query }))

@@ -22,6 +22,7 @@ mod http_spec;
 mod injection;
 mod limits;
 mod live;
+mod outbox;
 mod partial;
 mod queries;
 mod resilience;
