@@ -48,13 +48,15 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
     let rules = crate::alerts::rule::load(dir, env, &mut diags);
     // The alerts' types and fields exist when the deployment has rules: appended, so the
     // positions of schema.graphql's own definitions stay as written.
-    let mut sdl = if rules.is_empty() {
-        sdl
-    } else {
-        format!("{sdl}\n{ALERTS_SDL}")
-    };
-    // The receipt types exist when a field uses @outbox (appended the same way).
-    if async_graphql_parser::parse_schema(&sdl).is_ok_and(|doc| outbox::used(&doc)) {
+    // The receipt types exist when a field uses @outbox; the alerts' when the deployment
+    // has rules, or an outbox (a write given up on is an alert for the staff).
+    let outbox_used = async_graphql_parser::parse_schema(&sdl).is_ok_and(|doc| outbox::used(&doc));
+    let mut sdl = sdl;
+    if !rules.is_empty() || outbox_used {
+        sdl.push('\n');
+        sdl.push_str(ALERTS_SDL);
+    }
+    if outbox_used {
         sdl.push('\n');
         sdl.push_str(outbox::SDL);
     }

@@ -121,9 +121,9 @@ impl AppState {
                     .map_err(|e| format!("[state]: {e}"))?,
             ),
         };
+        // With the store come the alerts (a write given up on raises one, even without rules).
         let alerts = state
             .clone()
-            .filter(|_| !blueprint.rules.is_empty())
             .map(|store| Arc::new(crate::alerts::Alerts::new(store, blueprint.rules.clone())));
         let engine = Arc::new(Engine::new(blueprint, sources, cache, alerts, state));
         let views = views(&engine.blueprint);

@@ -12,6 +12,7 @@ mod bounds;
 mod cases;
 mod check;
 mod cli;
+mod complaints;
 mod conformance;
 mod execution;
 mod fuzz;

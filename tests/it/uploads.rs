@@ -16,12 +16,12 @@ use crate::harness::{TestApp, copy_deployment, repo_root};
 /// A 1×1 PNG.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
 
-fn png() -> Vec<u8> {
+pub(crate) fn png() -> Vec<u8> {
     STANDARD.decode(PNG).expect("png")
 }
 
 /// JPEG's start of image and JFIF header, then bytes enough to look like a photo.
-fn jpeg(len: usize) -> Vec<u8> {
+pub(crate) fn jpeg(len: usize) -> Vec<u8> {
     let mut bytes = b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00".to_vec();
     bytes.extend((0..len.saturating_sub(bytes.len())).map(|i| (i % 251) as u8));
     bytes
@@ -77,14 +77,14 @@ async fn app() -> (TestApp, Intake) {
 }
 
 /// A part of a multipart body: its name, and for a file its filename and content type.
-struct Part<'a> {
+pub(crate) struct Part<'a> {
     name: &'a str,
     file: Option<(&'a str, &'a str)>,
     bytes: Vec<u8>,
 }
 
 impl<'a> Part<'a> {
-    fn json(name: &'a str, v: &Value) -> Part<'a> {
+    pub(crate) fn json(name: &'a str, v: &Value) -> Part<'a> {
         Part {
             name,
             file: None,
@@ -92,7 +92,12 @@ impl<'a> Part<'a> {
         }
     }
 
-    fn file(name: &'a str, filename: &'a str, content_type: &'a str, bytes: Vec<u8>) -> Part<'a> {
+    pub(crate) fn file(
+        name: &'a str,
+        filename: &'a str,
+        content_type: &'a str,
+        bytes: Vec<u8>,
+    ) -> Part<'a> {
         Part {
             name,
             file: Some((filename, content_type)),
@@ -144,7 +149,7 @@ fn map(n: usize) -> Value {
 }
 
 /// POSTs a multipart body with the header Apollo clients send to pass CSRF prevention.
-async fn post(app: &TestApp, parts: &[Part<'_>]) -> (u16, Value) {
+pub(crate) async fn post(app: &TestApp, parts: &[Part<'_>]) -> (u16, Value) {
     send(app, parts, &[("apollo-require-preflight", "true")]).await
 }
 
