@@ -510,6 +510,7 @@ impl Cx<'_> {
                     field: &field_name,
                     ty: &f.node.ty.node,
                     args: &f.node.arguments,
+                    bound: source.is_some_and(|d| d.node.name.node != "const"),
                 };
                 let checks = self.validations(&place, &validates, outbox.is_some());
                 self.outbox_plan(place, plan, outbox, receipt, checks)

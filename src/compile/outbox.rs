@@ -28,6 +28,8 @@ pub struct Place<'a> {
     pub field: &'a str,
     pub ty: &'a Type,
     pub args: &'a [Positioned<InputValueDefinition>],
+    /// Has `@sql` or `@http` (compiled or not).
+    pub bound: bool,
 }
 
 /// A `@receipt(of:)` field, resolved once every mutation field is compiled.
@@ -159,13 +161,6 @@ impl Cx<'_> {
             );
             return plan;
         }
-        let FieldPlan::Bound(binding) = plan else {
-            self.diags.push(
-                args.diag(format!("{}.{}: @outbox needs the write it delivers", place.owner, place.field))
-                    .hint("add @http(connector: ..., method: \"POST\", path: ..., body: ...) or @sql(connector: ..., query: \"INSERT ...\")"),
-            );
-            return plan;
-        };
         let key = args
             .string("key", false, &mut self.diags)
             .and_then(|(text, at)| {
@@ -200,6 +195,16 @@ impl Cx<'_> {
                 ));
                 DEFAULT_TRIES
             }
+        };
+        let FieldPlan::Bound(binding) = plan else {
+            // A write that failed to compile has its own diagnostics.
+            if !place.bound {
+                self.diags.push(
+                    args.diag(format!("{}.{}: @outbox needs the write it delivers", place.owner, place.field))
+                        .hint("add @http(connector: ..., method: \"POST\", path: ..., body: ...) or @sql(connector: ..., query: \"INSERT ...\")"),
+                );
+            }
+            return plan;
         };
         let index = self.outboxes.len();
         self.outboxes.push(OutboxField {

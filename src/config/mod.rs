@@ -369,7 +369,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         &parsed.state,
         &parsed.rules,
         &parsed.outbox,
-        &expand,
+        expand,
         &mut |p| diags.push(Diagnostic::new(file, 1, 1, p)),
     );
     GatewayConfig {

@@ -22,6 +22,12 @@ async fn every_binding_mistake_is_reported_with_its_place() {
 }
 
 #[tokio::test]
+async fn every_outbox_mistake_is_reported_with_its_place() {
+    let out = check_output("outbox").await;
+    insta::assert_snapshot!("check_outbox", out);
+}
+
+#[tokio::test]
 async fn a_syntax_error_points_at_its_line() {
     let out = check_output("syntax").await;
     assert!(out.starts_with("schema.graphql:7:"), "{out}");

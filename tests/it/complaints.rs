@@ -269,3 +269,64 @@ async fn input_the_desk_cannot_take_is_refused_and_nothing_is_kept() {
     assert_eq!(answer["data"]["submitComplaint"]["status"], "PENDING");
     assert_eq!(outbox(&state).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mutation_bound_to_sql_writes_with_bound_parameters_and_is_never_cached() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("connectors")).expect("connectors");
+    std::fs::create_dir_all(root.join("data")).expect("data");
+    std::fs::write(
+        root.join("data/seed.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);",
+    )
+    .expect("seed");
+    std::fs::write(
+        root.join("connectors/db.toml"),
+        "title = \"Notes\"\n[sqlite]\npath = \"data/db.db\"\nseed = \"data/seed.sql\"\n[cache]\nttl = \"1h\"\n",
+    )
+    .expect("connector");
+    std::fs::write(
+        root.join("schema.graphql"),
+        r#"type Query { notes: [Note!]! @sql(connector: "db", query: "SELECT id, text FROM notes ORDER BY id") @cache(ttl: "0s") }
+type Mutation {
+  addNote(text: String!): Note @sql(connector: "db", query: "INSERT INTO notes (text) VALUES ({{args.text}}) RETURNING id, text")
+  renameNote(id: Int!, text: String!): Note @sql(connector: "db", query: "UPDATE notes SET text = {{args.text}} WHERE id = {{args.id}} RETURNING id, text")
+}
+type Note { id: Int! text: String! }
+"#,
+    )
+    .expect("schema");
+    let app = TestApp::spawn(root, &[]).await;
+    // A value that would break a spliced statement is stored as it is; the same mutation
+    // twice is two rows (a write's answer is never cached nor shared).
+    let hostile = "x'); DROP TABLE notes; --";
+    let add = format!(
+        "mutation {{ addNote(text: {}) {{ id text }} }}",
+        json!(hostile)
+    );
+    let first = post(&app, None, &add).await;
+    let second = post(&app, None, &add).await;
+    assert_eq!(
+        first["data"]["addNote"],
+        json!({ "id": 1, "text": hostile }),
+        "{first}"
+    );
+    assert_eq!(second["data"]["addNote"]["id"], 2, "{second}");
+    let renamed = post(
+        &app,
+        None,
+        "mutation { renameNote(id: 1, text: \"dibaca\") { id text } }",
+    )
+    .await;
+    assert_eq!(
+        renamed["data"]["renameNote"],
+        json!({ "id": 1, "text": "dibaca" })
+    );
+    let notes = post(&app, None, "{ notes { id text } }").await;
+    assert_eq!(
+        notes["data"]["notes"],
+        json!([{ "id": 1, "text": "dibaca" }, { "id": 2, "text": hostile }]),
+        "{notes}"
+    );
+}
