@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::access::Tier;
 use crate::blueprint::{Binding, OutboxField};
 use crate::connectors::Call;
 use crate::error::ErrorCode;
@@ -38,9 +39,26 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// The outcome of a call as its caller sees it: rows, or a code and a message.
 type Answer = Result<Vec<Value>, (ErrorCode, String)>;
 
-/// `Mutation.x` with `@outbox`: keeps the call and answers its receipt.
-pub async fn accept(engine: &Engine, index: usize, args: &Value, auth: &Value) -> Answer {
+/// `Mutation.x` with `@outbox`: keeps the call of `client` and answers its receipt.
+pub async fn accept(
+    engine: &Engine,
+    index: usize,
+    args: &Value,
+    auth: &Value,
+    client: Option<&(String, Tier)>,
+) -> Answer {
     let (field, binding, store) = parts(engine, index)?;
+    if let (Some(budget), Some((client, Tier::Public))) = (&engine.public_writes, client)
+        && let Err(wait) = budget.spend(client)
+    {
+        return Err((
+            ErrorCode::RateLimited,
+            format!(
+                "too many submissions from this client: try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     let client_key = match &field.key {
         None => None,
         Some(path) => match get_path(args, path) {

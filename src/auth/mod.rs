@@ -36,6 +36,9 @@ pub struct Caller {
     pub sub: Option<String>,
     /// The verified claims, as `{{auth.*}}` reads them (`{}` for an anonymous caller).
     pub claims: Value,
+    /// Who the rate budgets count: the token's `sub`, else the client's address (set when
+    /// the server admits the request).
+    pub client: Option<String>,
 }
 
 impl Caller {
@@ -45,6 +48,7 @@ impl Caller {
             view: View::Public,
             sub: None,
             claims: Value::Object(Default::default()),
+            client: None,
         }
     }
 }
@@ -274,7 +278,12 @@ fn caller(claims: Value) -> Result<Caller, AuthError> {
             _ => return Err(AuthError::BadClaims("a restricted token names its opd")),
         },
     };
-    Ok(Caller { view, sub, claims })
+    Ok(Caller {
+        view,
+        sub,
+        claims,
+        client: None,
+    })
 }
 
 /// `simpul token`: an HS256 token for the given tier, valid from now for `ttl`.

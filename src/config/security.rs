@@ -67,6 +67,9 @@ pub struct RateLimitsFile {
     pub internal: String,
     /// Budget of each RESTRICTED token, e.g. "1000/s" (the default) or "off".
     pub restricted: String,
+    /// Budget of `@outbox` writes (a citizen's complaint) of each anonymous client, spent
+    /// besides its request budget: "20/h" (the default), or "off".
+    pub public_writes: String,
 }
 
 impl Default for RateLimitsFile {
@@ -75,6 +78,7 @@ impl Default for RateLimitsFile {
             public: "100/s".into(),
             internal: "1000/s".into(),
             restricted: "1000/s".into(),
+            public_writes: "20/h".into(),
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct Security {
     pub client_ip_header: Option<String>,
     /// Budget per tier (PUBLIC, INTERNAL, RESTRICTED); `None` is unlimited.
     pub rates: [Option<Rate>; 3],
+    /// Budget of `@outbox` writes per PUBLIC client; `None` is unlimited.
+    pub public_writes: Option<Rate>,
 }
 
 impl Default for Security {
@@ -117,6 +123,7 @@ impl Default for Security {
                 safelist: None,
                 client_ip_header: None,
                 rates: [None; 3],
+                public_writes: None,
             })
     }
 }
@@ -164,6 +171,10 @@ impl SecurityFile {
                 Err(e) => problems.push(format!("security.rate_limits.{key}: {e}")),
             }
         }
+        let public_writes = parse_rate(&self.rate_limits.public_writes).unwrap_or_else(|e| {
+            problems.push(format!("security.rate_limits.public_writes: {e}"));
+            None
+        });
         let client_ip_header = self
             .client_ip_header
             .as_deref()
@@ -199,6 +210,7 @@ impl SecurityFile {
             safelist,
             client_ip_header,
             rates,
+            public_writes,
         })
     }
 }

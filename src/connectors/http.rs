@@ -169,7 +169,8 @@ impl HttpSource {
             SourceError::new(code, name, e)
         })?;
         let status = resp.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
+        // A read of nothing is no rows; a write that found no resource has failed.
+        if status == reqwest::StatusCode::NOT_FOUND && call.method == reqwest::Method::GET {
             return Ok(None);
         }
         if !status.is_success() {

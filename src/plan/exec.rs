@@ -391,9 +391,10 @@ async fn builtin(
     // Alerts and receipts are live: never served from the response cache.
     cx.state.mark_uncacheable();
     let outbox = match which {
-        crate::blueprint::Builtin::Accept(i) => {
-            Some(crate::outbox::accept(cx.engine, i, args, &cx.state.auth).await)
-        }
+        crate::blueprint::Builtin::Accept(i) => Some(
+            crate::outbox::accept(cx.engine, i, args, &cx.state.auth, cx.state.client.as_ref())
+                .await,
+        ),
         crate::blueprint::Builtin::Receipt(i) => {
             Some(crate::outbox::receipt(cx.engine, i, args).await)
         }

@@ -31,6 +31,8 @@ pub struct Engine {
     pub alerts: Option<Arc<crate::alerts::Alerts>>,
     /// The state store, when the deployment has rules or `@outbox` writes.
     pub state: Option<crate::state::StateStore>,
+    /// `[security.rate_limits] public_writes`: the `@outbox` writes of each PUBLIC client.
+    pub public_writes: Option<crate::server::rate::Budget>,
     /// Per binding: its `select` path, shared by every call.
     selects: Vec<Arc<[String]>>,
 }
@@ -71,7 +73,12 @@ impl Engine {
                 Operation::Sql { .. } => Vec::new().into(),
             })
             .collect();
+        let public_writes = blueprint
+            .security
+            .public_writes
+            .and_then(crate::server::rate::Budget::new);
         Engine {
+            public_writes,
             blueprint,
             sources,
             cache,

@@ -114,6 +114,9 @@ pub struct RequestState {
     never_cacheable: AtomicBool,
     /// The subscription event this run answers.
     pub event: Option<Value>,
+    /// The caller as the rate budgets count it (`None` for the gateway's own runs), and
+    /// its tier: an `@outbox` write of a PUBLIC caller spends its write budget.
+    pub client: Option<(String, crate::access::Tier)>,
 }
 
 impl RequestState {

@@ -17,7 +17,7 @@ pub(super) async fn admit(
     authorization: Option<&HeaderValue>,
     ip: Option<IpAddr>,
 ) -> Result<Caller, Response> {
-    let caller = match state.auth.authenticate(authorization).await {
+    let mut caller = match state.auth.authenticate(authorization).await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(reason = %e, "token refused");
@@ -41,6 +41,7 @@ pub(super) async fn admit(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return Err(r);
     }
+    caller.client = Some(super::rate::client_key(&caller, ip));
     Ok(caller)
 }
 

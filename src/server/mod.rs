@@ -10,7 +10,7 @@ mod multipart;
 mod operation;
 mod overload;
 mod persisted;
-mod rate;
+pub(crate) mod rate;
 mod sse;
 mod subscribe;
 mod ws;

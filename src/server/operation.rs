@@ -331,7 +331,9 @@ pub(super) async fn run(
         end_extensions(&mut body, cost);
         return Ok(body);
     }
-    let request_state = Arc::new(RequestState::new(caller.claims.clone()));
+    let mut request_state = RequestState::new(caller.claims.clone());
+    request_state.client = caller.client.clone().map(|c| (c, caller.view.tier()));
+    let request_state = Arc::new(request_state);
     let mut body = Vec::with_capacity(plan.size_hint() + 512);
     body.extend_from_slice(b"{\"data\":");
     let data_start = body.len();

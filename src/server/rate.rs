@@ -22,15 +22,46 @@ use crate::config::{Rate, Security};
 /// Clients remembered per tier (a few hundred bytes each).
 pub const MAX_CLIENTS: u64 = 100_000;
 
-struct Limiter {
+/// One budget: a bucket per client key, at most [`MAX_CLIENTS`] of them.
+pub struct Budget {
     quota: Quota,
     buckets: moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>>,
+    clock: DefaultClock,
 }
 
-/// One limiter per tier that has a budget.
+impl Budget {
+    pub fn new(rate: Rate) -> Option<Budget> {
+        Some(Budget {
+            quota: quota(rate)?,
+            buckets: moka::sync::Cache::builder()
+                .max_capacity(MAX_CLIENTS)
+                .time_to_idle(rate.per)
+                .build(),
+            clock: DefaultClock::default(),
+        })
+    }
+
+    /// Spends one of `client`'s budget; `Err` holds how long until the next is allowed.
+    pub fn spend(&self, client: &str) -> Result<(), Duration> {
+        self.buckets
+            .get_with_by_ref(client, || Arc::new(RateLimiter::direct(self.quota)))
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+}
+
+/// The key a client's buckets are kept under: its token's `sub`, else its address.
+pub fn client_key(caller: &Caller, ip: Option<IpAddr>) -> String {
+    match (&caller.sub, ip) {
+        (Some(sub), _) => format!("s:{sub}"),
+        (None, Some(ip)) => format!("a:{ip}"),
+        (None, None) => "a:unknown".to_string(),
+    }
+}
+
+/// One budget per tier that has one.
 pub struct Limits {
-    tiers: [Option<Limiter>; 3],
-    clock: DefaultClock,
+    tiers: [Option<Budget>; 3],
 }
 
 fn quota(rate: Rate) -> Option<Quota> {
@@ -40,23 +71,13 @@ fn quota(rate: Rate) -> Option<Quota> {
 
 impl Limits {
     pub fn new(security: &Security) -> Limits {
-        let limiter = |tier| {
-            let rate = security.rate(tier)?;
-            Some(Limiter {
-                quota: quota(rate)?,
-                buckets: moka::sync::Cache::builder()
-                    .max_capacity(MAX_CLIENTS)
-                    .time_to_idle(rate.per)
-                    .build(),
-            })
-        };
+        let limiter = |tier| Budget::new(security.rate(tier)?);
         Limits {
             tiers: [
                 limiter(Tier::Public),
                 limiter(Tier::Internal),
                 limiter(Tier::Restricted),
             ],
-            clock: DefaultClock::default(),
         }
     }
 
@@ -70,16 +91,7 @@ impl Limits {
         else {
             return Ok(());
         };
-        let key = match (&caller.sub, ip) {
-            (Some(sub), _) => format!("s:{sub}"),
-            (None, Some(ip)) => format!("a:{ip}"),
-            (None, None) => "a:unknown".to_string(),
-        };
-        limiter
-            .buckets
-            .get_with(key, || Arc::new(RateLimiter::direct(limiter.quota)))
-            .check()
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        limiter.spend(&client_key(caller, ip))
     }
 }
 
@@ -131,6 +143,7 @@ mod tests {
             view: View::Internal,
             sub: Some("staff".into()),
             claims: serde_json::Value::Null,
+            client: None,
         };
         for _ in 0..100 {
             assert!(l.check(&staff, None).is_ok());

@@ -21,7 +21,22 @@ const CONTACT: &str = "0812-3456-7890";
 /// The deployment with the complaint statistics read fresh (no one-minute cache), and the
 /// state store file its app keeps the outbox in.
 async fn trenggalek() -> (tempfile::TempDir, TestApp, std::path::PathBuf) {
+    trenggalek_with("").await
+}
+
+/// The same with `rate_limits` added to `[security.rate_limits]`.
+async fn trenggalek_with(rate_limits: &str) -> (tempfile::TempDir, TestApp, std::path::PathBuf) {
     let dir = copy_deployment(&repo_root());
+    if !rate_limits.is_empty() {
+        let path = dir.path().join("simpul.toml");
+        let text = std::fs::read_to_string(&path).expect("simpul.toml");
+        assert!(
+            !text.contains("[security"),
+            "simpul.toml sets no [security] yet"
+        );
+        let limited = format!("{text}\n[security.rate_limits]\n{rate_limits}\n");
+        std::fs::write(&path, limited).expect("write simpul.toml");
+    }
     let connector = dir.path().join("connectors/pengaduan.toml");
     let text = std::fs::read_to_string(&connector).expect("pengaduan.toml");
     let uncached = text.replace("ttl = \"1m\"", "ttl = \"0s\"");
@@ -329,4 +344,36 @@ type Note { id: Int! text: String! }
         json!([{ "id": 1, "text": "dibaca" }, { "id": 2, "text": hostile }]),
         "{notes}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anonymous_client_submits_within_its_write_budget_and_staff_are_not_counted() {
+    let (_dir, app, state) = trenggalek_with("public_writes = \"2/h\"").await;
+    let good = "Saluran air tersumbat di depan sekolah";
+    for _ in 0..2 {
+        let (status, answer) = submit(&app, input("35.03.04", None, good)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            answer["data"]["submitComplaint"]["status"], "PENDING",
+            "{answer}"
+        );
+    }
+    let (_, answer) = submit(&app, input("35.03.04", None, good)).await;
+    assert_eq!(answer["data"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{answer}"
+    );
+    assert_eq!(outbox(&state).await.len(), 2, "the third was not kept");
+    // Staff writes (a desk officer entering a phoned-in complaint) have no such budget.
+    let staff = staff_token("kominfo");
+    let query = format!(
+        "mutation {{ submitComplaint(input: {{category: HEALTH, description: \"{good}\", districtCode: \"35.03.04\"}}) {{ status }} }}"
+    );
+    let answer = post(&app, Some(&staff), &query).await;
+    assert_eq!(
+        answer["data"]["submitComplaint"]["status"], "PENDING",
+        "{answer}"
+    );
+    assert_eq!(outbox(&state).await.len(), 3);
 }
