@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
 use crate::access::Tier;
 use crate::blueprint::{Binding, OutboxField};
@@ -25,12 +23,6 @@ use crate::resolve::node::get_path;
 use crate::resolve::render::Values;
 use crate::state::{Claimed, Firing, Settled, StateStore, rfc3339};
 
-/// How often the loop looks for due rows when nothing woke it.
-const POLL: Duration = Duration::from_millis(500);
-/// Deliveries in flight per instance.
-const IN_FLIGHT: usize = 16;
-/// Loop failures (the store unreachable) logged at most this often.
-const LOG_EVERY: Duration = Duration::from_secs(60);
 /// The longest client idempotency key kept.
 const MAX_CLIENT_KEY: usize = 200;
 /// The header that carries the receipt id to an HTTP upstream.
@@ -195,40 +187,12 @@ pub fn spawn(engine: &Arc<Engine>) {
             tracing::warn!(error = %e, "outbox leases not released");
         }
         let lease_ms = lease_ms(&engine);
-        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-        let mut logged: Option<Instant> = None;
-        loop {
-            let free = slots.available_permits();
-            let mut full = false;
-            if free > 0 {
-                match store.claim_outbox(free, lease_ms).await {
-                    Ok(rows) => {
-                        full = rows.len() == free;
-                        for row in rows {
-                            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                                break;
-                            };
-                            let (engine, store) = (engine.clone(), store.clone());
-                            tokio::spawn(async move {
-                                deliver(&engine, &store, row).await;
-                                drop(slot);
-                            });
-                        }
-                    }
-                    Err(e) if logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) => {
-                        logged = Some(Instant::now());
-                        tracing::warn!(error = %e, "outbox not claimed");
-                    }
-                    Err(_) => {}
-                }
-            }
-            if full {
-                // More may be due: go again as soon as a delivery finishes.
-                let _ = slots.acquire().await;
-                continue;
-            }
-            store.outbox_queued(POLL).await;
-        }
+        let claim = |free| store.claim_outbox(free, lease_ms);
+        let deliver = |row| {
+            let (engine, store) = (engine.clone(), store.clone());
+            async move { deliver(&engine, &store, row).await }
+        };
+        crate::state::pump::pump("outbox", store.outbox_queued(), claim, deliver).await;
     });
 }
 

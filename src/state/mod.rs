@@ -16,6 +16,7 @@ mod lead;
 mod lifecycle;
 mod model;
 mod outbox;
+pub mod pump;
 mod rows;
 mod sql;
 mod store;

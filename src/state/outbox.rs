@@ -308,11 +308,8 @@ impl StateStore {
         })
     }
 
-    /// Resolves when a call was kept by this process (or after at most `wait`).
-    pub async fn outbox_queued(&self, wait: std::time::Duration) {
-        tokio::select! {
-            () = self.inner.outbox_queued.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
+    /// Notified when this process kept a call: its delivery loop looks at once.
+    pub fn outbox_queued(&self) -> &tokio::sync::Notify {
+        &self.inner.outbox_queued
     }
 }

@@ -6,14 +6,11 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::StateStore;
 use super::delivery::{self, Claimed};
@@ -44,13 +41,6 @@ macro_rules! queue_deliveries {
     };
 }
 pub(super) use queue_deliveries;
-
-/// How often the loop looks for due rows when nothing woke it.
-const POLL: Duration = Duration::from_millis(500);
-/// Deliveries in flight per instance.
-const IN_FLIGHT: usize = 16;
-/// Database failures of the loop logged at most this often (it retries every poll).
-const LOG_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -113,58 +103,24 @@ impl StateStore {
         let store = self.clone();
         let max_tries = i64::from(max_tries.max(1));
         tokio::spawn(async move {
-            let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-            let mut logged: Option<Instant> = None;
-            loop {
-                let free = slots.available_permits();
-                let mut full = false;
-                if free > 0 {
-                    match delivery::claim(store.pool(), now_ms(), free).await {
-                        Ok(claimed) => {
-                            full = claimed.len() == free;
-                            for row in claimed {
-                                store.spawn_one(&client, &secrets, &slots, row, max_tries);
-                            }
-                        }
-                        Err(e) if logged.is_none_or(|at| at.elapsed() >= LOG_EVERY) => {
-                            logged = Some(Instant::now());
-                            tracing::warn!(error = %store.fail(e), "webhook deliveries not claimed");
-                        }
-                        Err(_) => {}
-                    }
+            let claim = |free| {
+                let store = &store;
+                async move {
+                    delivery::claim(store.pool(), now_ms(), free)
+                        .await
+                        .map_err(|e| store.fail(e))
                 }
-                if full {
-                    // More may be due: go again as soon as a delivery finishes.
-                    let _ = slots.acquire().await;
-                    continue;
+            };
+            let deliver = |row: Claimed| {
+                let (store, client, secrets) = (store.clone(), client.clone(), secrets.clone());
+                async move {
+                    let secret = secrets.get(&row.url).map(String::as_str);
+                    let outcome = delivery::post(&client, secret, &row).await;
+                    delivery::settle(store.pool(), &store.inner.name, &row, outcome, max_tries)
+                        .await;
                 }
-                tokio::select! {
-                    () = store.inner.enqueued.notified() => {}
-                    () = tokio::time::sleep(POLL) => {}
-                }
-            }
+            };
+            super::pump::pump("webhooks", &store.inner.enqueued, claim, deliver).await;
         })
-    }
-
-    fn spawn_one(
-        &self,
-        client: &reqwest::Client,
-        secrets: &Arc<HashMap<String, String>>,
-        slots: &Arc<Semaphore>,
-        row: Claimed,
-        max_tries: i64,
-    ) {
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            // Claimed more than there were slots (cannot happen: the claim asks for the
-            // free ones); the lease runs out and the row is claimed again.
-            return;
-        };
-        let (store, client, secrets) = (self.clone(), client.clone(), secrets.clone());
-        tokio::spawn(async move {
-            let secret = secrets.get(&row.url).map(String::as_str);
-            let outcome = delivery::post(&client, secret, &row).await;
-            delivery::settle(store.pool(), &store.inner.name, &row, outcome, max_tries).await;
-            drop(slot);
-        });
     }
 }
