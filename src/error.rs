@@ -67,6 +67,8 @@ pub struct SourceError {
     /// The source said plainly that it cannot serve (connection refused, unknown host,
     /// credentials or database rejected): trying again within the same call cannot help.
     pub definite: bool,
+    /// An HTTP upstream's status, when it answered one.
+    pub status: Option<u16>,
 }
 
 impl SourceError {
@@ -76,7 +78,21 @@ impl SourceError {
             connector: connector.clone(),
             detail: detail.to_string().into(),
             definite: false,
+            status: None,
         }
+    }
+
+    /// The same error, with the HTTP status the upstream answered.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// The upstream refused the request itself (a 4xx other than a timeout, a conflict in
+    /// progress or a rate limit): sending the same request again cannot succeed.
+    pub fn is_refusal(&self) -> bool {
+        self.status
+            .is_some_and(|s| (400..500).contains(&s) && ![408, 409, 425, 429].contains(&s))
     }
 
     /// The same error, marked as one that retrying within the call cannot cure.

@@ -217,12 +217,15 @@ async fn deliver(engine: &Engine, store: &StateStore, row: Claimed) {
         .outboxes
         .iter()
         .find(|o| o.name == row.field);
-    let (outcome, tries) = match field {
+    let (outcome, mut tries) = match field {
         Some(field) => (send(engine, field, &row).await, field.tries),
         // The deployment no longer has the field: kept until its tries are spent, then
         // FAILED for the staff to see.
         None => (
-            Err(format!("{} is not in this deployment's schema", row.field)),
+            Err((
+                format!("{} is not in this deployment's schema", row.field),
+                false,
+            )),
             engine
                 .blueprint
                 .outboxes
@@ -232,6 +235,14 @@ async fn deliver(engine: &Engine, store: &StateStore, row: Claimed) {
                 .unwrap_or(1),
         ),
     };
+    let outcome = outcome.map_err(|(error, refused)| {
+        // Refused outright (a 4xx such as 400 or 422): the same request cannot succeed
+        // later, so this try is the last.
+        if refused {
+            tries = u32::try_from(row.tries + 1).unwrap_or(u32::MAX);
+        }
+        error
+    });
     if let Err(error) = &outcome {
         tracing::debug!(receipt = %row.id, field = %row.field, tries = row.tries + 1, %error, "outbox delivery failed");
     }
@@ -250,17 +261,18 @@ async fn deliver(engine: &Engine, store: &StateStore, row: Claimed) {
 }
 
 /// The call of `row` made to its upstream: Ok with the upstream's tracking id (when the
-/// field names one) once it accepted the call.
+/// field names one) once it accepted the call, else why not and whether the upstream
+/// refused the request itself.
 async fn send(
     engine: &Engine,
     field: &OutboxField,
     row: &Claimed,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, (String, bool)> {
     let binding = engine
         .blueprint
         .bindings
         .get(field.binding)
-        .ok_or("outbox binding missing")?;
+        .ok_or(("outbox binding missing".to_string(), false))?;
     let outbox = json!({ "id": row.id, "acceptedAt": rfc3339(row.accepted_at_ms) });
     let values = Values {
         args: &row.args,
@@ -269,16 +281,18 @@ async fn send(
         outbox: Some(&outbox),
     };
     let mut call = crate::resolve::render_call(engine, binding, &values)
-        .map_err(|e| format!("{}: {}", e.code.as_str(), e.detail))?;
+        .map_err(|e| (format!("{}: {}", e.code.as_str(), e.detail), false))?;
     if let Call::Http(h) = &mut call {
         h.headers
             .push((IDEMPOTENCY_KEY.to_string(), row.id.clone()));
     }
-    let source = engine.source(binding).map_err(|e| e.detail.to_string())?;
+    let source = engine
+        .source(binding)
+        .map_err(|e| (e.detail.to_string(), false))?;
     let fetched = source
         .fetch(call, false)
         .await
-        .map_err(|e| format!("{}: {}", e.code.as_str(), e.detail))?;
+        .map_err(|e| (format!("{}: {}", e.code.as_str(), e.detail), e.is_refusal()))?;
     Ok(field.tracking.as_ref().and_then(|path| {
         let value = get_path(fetched.rows.first()?, path)?;
         match value {

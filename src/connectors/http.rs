@@ -183,7 +183,8 @@ impl HttpSource {
                 code,
                 name,
                 format!("HTTP {status} for {} {}", call.method, call.target),
-            ));
+            )
+            .with_status(status.as_u16()));
         }
         self.read_bounded(name, resp).await.map(Some)
     }

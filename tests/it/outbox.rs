@@ -1172,3 +1172,52 @@ async fn the_test_desk_dedups_by_key_and_fails_as_told() {
             .contains(r#"\"berlubang\""#)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desk_that_refuses_a_complaint_outright_is_tried_once() {
+    // 422: the desk read the complaint and will never take it; retrying cannot help.
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counted = posts.clone();
+    let app = axum::Router::new().route(
+        "/complaints",
+        axum::routing::post(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { (StatusCode::UNPROCESSABLE_ENTITY, "category unknown here") }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let gateway = TestApp::spawn(&deployment(), &[("DESK_URL", &url)]).await;
+    let query = "mutation { submitComplaint(input: {category: \"JALAN\", description: \"Jalan rusak\"}) { id } }";
+    let text = post_as(&gateway, None, query, Value::Null).await;
+    let answer: Value = serde_json::from_str(&text).expect("json");
+    let id = answer["data"]["submitComplaint"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    let status = format!("{{ complaintStatus(receipt: \"{id}\") {{ status }} }}");
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let text = post_as(&gateway, None, &status, Value::Null).await;
+        last = serde_json::from_str(&text).expect("json");
+        if last["data"]["complaintStatus"]["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        last["data"]["complaintStatus"]["status"], "FAILED",
+        "{last}"
+    );
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(
+        posts.load(Ordering::SeqCst),
+        1,
+        "tries: 50, but a refusal ends them"
+    );
+}
