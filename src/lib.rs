@@ -26,6 +26,7 @@ pub mod compile;
 pub mod config;
 pub mod connectors;
 pub mod diagnostic;
+pub mod digest;
 pub mod error;
 pub mod outbox;
 pub mod plan;

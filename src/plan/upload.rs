@@ -9,7 +9,6 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 /// The scalar's name, built in: a schema may use it without declaring it.
 pub const NAME: &str = "Upload";
@@ -103,7 +102,7 @@ pub fn describe(filename: &str, bytes: &[u8], image: Image) -> Value {
         "filename": filename,
         "contentType": image.content_type(),
         "size": bytes.len(),
-        "sha256": hex(&Sha256::digest(bytes)),
+        "sha256": crate::digest::sha256_hex(bytes),
         "data": STANDARD.encode(bytes),
     })
 }
@@ -165,19 +164,6 @@ fn same(claimed: &Value, actual: &Value) -> bool {
         (Value::String(c), Value::String(a)) => c.eq_ignore_ascii_case(a),
         _ => claimed == actual,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0F] {
-            if let Some(&d) = DIGITS.get(usize::from(nibble)) {
-                out.push(char::from(d));
-            }
-        }
-    }
-    out
 }
 
 /// A place in the variables named by a multipart map path (`variables.photos.0`, the
