@@ -9,8 +9,6 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use crate::access::View;
 use crate::config::Security;
 
@@ -46,28 +44,22 @@ impl Refusal {
 
 pub struct Persisted {
     apq: Option<moka::sync::Cache<String, Arc<str>>>,
-    safelist: Option<Safelist>,
-}
-
-struct Safelist {
-    /// By file name and by sha256 (hex) of the text.
-    by_id: HashMap<String, Arc<str>>,
-    /// The texts, trimmed, for callers that send the text itself.
-    texts: HashSet<Arc<str>>,
+    /// The operations shipped with the deployment (its safelist's and its dashboard's), by
+    /// file name and by sha256 (hex) of the text, trimmed.
+    known: HashMap<String, Arc<str>>,
+    /// With a safelist: the texts, trimmed, a PUBLIC caller may run (the safelist's and the
+    /// dashboard's).
+    listed: Option<HashSet<Arc<str>>>,
 }
 
 pub fn sha256_hex(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        use std::fmt::Write;
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
+    crate::digest::sha256_hex(text.as_bytes())
 }
 
 impl Persisted {
-    pub fn new(security: &Security) -> Persisted {
+    /// `shipped`: the dashboard's operations, (id, text); any caller may run them by id,
+    /// and they are part of the safelist when there is one.
+    pub fn new(security: &Security, shipped: &[(String, String)]) -> Persisted {
         let apq = security.apq.then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(APQ_MAX_BYTES)
@@ -76,18 +68,21 @@ impl Persisted {
                 })
                 .build()
         });
-        let safelist = security.safelist.as_ref().map(|ops| {
-            let mut by_id = HashMap::new();
-            let mut texts = HashSet::new();
-            for (id, text) in ops {
-                let text: Arc<str> = text.trim().into();
-                by_id.insert(id.clone(), text.clone());
-                by_id.insert(sha256_hex(&text), text.clone());
-                texts.insert(text);
-            }
-            Safelist { by_id, texts }
-        });
-        Persisted { apq, safelist }
+        let mut known = HashMap::new();
+        let mut texts = HashSet::new();
+        // The safelist's names win over the dashboard's.
+        let safelist = security.safelist.as_deref().unwrap_or_default();
+        for (id, text) in shipped.iter().chain(safelist) {
+            let text: Arc<str> = text.trim().into();
+            known.insert(id.clone(), text.clone());
+            known.insert(sha256_hex(&text), text.clone());
+            texts.insert(text);
+        }
+        Persisted {
+            apq,
+            known,
+            listed: security.safelist.is_some().then_some(texts),
+        }
     }
 
     /// The text to run for a request that sent `query` and/or the id `id` (a
@@ -98,12 +93,12 @@ impl Persisted {
         query: Option<Cow<'a, str>>,
         id: Option<&str>,
     ) -> Result<Cow<'a, str>, Refusal> {
-        let listed_only = self.safelist.as_ref().filter(|_| *view == View::Public);
+        let listed_only = self.listed.as_ref().filter(|_| *view == View::Public);
         match (query, id) {
             (None, None) => Err(Refusal::NoQuery),
             (None, Some(id)) => {
                 let id = id.strip_prefix("sha256:").unwrap_or(id);
-                if let Some(text) = self.safelist.as_ref().and_then(|s| s.by_id.get(id)) {
+                if let Some(text) = self.known.get(id) {
                     return Ok(Cow::Owned(text.to_string()));
                 }
                 match (&self.apq, listed_only) {
@@ -119,11 +114,7 @@ impl Persisted {
                     let id = id.strip_prefix("sha256:").unwrap_or(id);
                     let hash = sha256_hex(&query);
                     let named = hash.eq_ignore_ascii_case(id)
-                        || self
-                            .safelist
-                            .as_ref()
-                            .and_then(|s| s.by_id.get(id))
-                            .is_some_and(|t| **t == *query.trim());
+                        || self.known.get(id).is_some_and(|t| **t == *query.trim());
                     if !named {
                         return Err(Refusal::HashMismatch);
                     }
@@ -132,7 +123,7 @@ impl Persisted {
                     }
                 }
                 match listed_only {
-                    Some(s) if !s.texts.contains(query.trim()) => Err(Refusal::NotListed),
+                    Some(texts) if !texts.contains(query.trim()) => Err(Refusal::NotListed),
                     _ => Ok(query),
                 }
             }
@@ -151,7 +142,7 @@ mod tests {
         if safelist {
             s.safelist = Some(vec![("kabupaten".into(), format!("{Q}\n"))]);
         }
-        Persisted::new(&s)
+        Persisted::new(&s, &[])
     }
 
     #[test]
@@ -220,10 +211,41 @@ mod tests {
     }
 
     #[test]
-    fn sha256_is_the_apq_protocols_hex() {
+    fn the_dashboards_operations_run_by_id_and_join_the_safelist() {
+        let page = [("overview".to_string(), "{ page }".to_string())];
+        let open = Persisted::new(&Security::default(), &page);
         assert_eq!(
-            sha256_hex("{__typename}"),
-            "ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38"
+            open.resolve(&View::Public, None, Some("overview"))
+                .as_deref(),
+            Ok("{ page }")
+        );
+        assert_eq!(
+            open.resolve(&View::Public, None, Some("unknown")),
+            Err(Refusal::NotFound)
+        );
+        let s = Security {
+            safelist: Some(vec![("kabupaten".into(), Q.into())]),
+            ..Default::default()
+        };
+        let listed = Persisted::new(&s, &page);
+        assert!(
+            listed
+                .resolve(&View::Public, None, Some("overview"))
+                .is_ok()
+        );
+        assert!(
+            listed
+                .resolve(&View::Public, Some("{ page }".into()), None)
+                .is_ok()
+        );
+        assert!(
+            listed
+                .resolve(&View::Public, None, Some("kabupaten"))
+                .is_ok()
+        );
+        assert_eq!(
+            listed.resolve(&View::Public, Some("{ other }".into()), None),
+            Err(Refusal::NotListed)
         );
     }
 }
