@@ -36,6 +36,8 @@ pub struct Blueprint {
     pub state: settings::StateSettings,
     /// Mutation fields with `@outbox`: accepted into the state store, delivered later.
     pub outboxes: Vec<OutboxField>,
+    /// `[dashboard]`: the page served at `/` and its persisted operations.
+    pub dashboard: Option<Arc<crate::config::Dashboard>>,
 }
 
 /// A mutation field whose calls go through the outbox (`@outbox` beside its binding).

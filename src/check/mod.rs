@@ -8,6 +8,7 @@
 
 mod explain;
 mod fit;
+mod operations;
 mod rules;
 mod shape;
 
@@ -105,6 +106,7 @@ pub async fn verify(bp: &Arc<Blueprint>, sources: &[Arc<Source>], live_http: boo
     fit.values(&mut probed).await;
     let mut problems = fit.problems;
     problems.extend(rules::problems(bp).await);
+    problems.extend(operations::problems(bp).await);
     for conn in probed.conns.into_iter().flatten() {
         conn.close().await;
     }

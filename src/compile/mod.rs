@@ -63,6 +63,7 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
     let blueprint = compile_schema(&sdl, connectors, &mut diags).map(
         |(q, m, sub, types, bindings, connectors, outboxes)| Blueprint {
             outboxes,
+            dashboard: gateway.dashboard,
             query_type: q,
             mutation_type: m,
             subscription_type: sub,

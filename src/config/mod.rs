@@ -6,6 +6,7 @@
 
 mod auth;
 mod connector;
+pub mod dashboard;
 mod limits;
 pub mod schema;
 mod security;
@@ -20,6 +21,7 @@ pub mod env;
 
 pub use auth::{AuthFile, AuthSettings, check_jwt_secret};
 pub use connector::{load_connector, load_connectors, toml_files};
+pub use dashboard::{Dashboard, DashboardFile};
 pub use limits::LimitsFile;
 pub use security::{Rate, Security, SecurityFile, parse_rate};
 
@@ -66,6 +68,9 @@ pub struct GatewayFile {
     /// `[outbox]`: retries of `@outbox` mutations' deliveries.
     #[serde(default)]
     pub outbox: state::OutboxFile,
+    /// `[dashboard]`: the deployment's own web page, served at `/`.
+    #[serde(default)]
+    pub dashboard: DashboardFile,
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -242,6 +247,8 @@ pub struct GatewayConfig {
     pub auth: AuthFile,
     pub security: Security,
     pub state: crate::blueprint::settings::StateSettings,
+    /// The page at `/`, read whole at startup.
+    pub dashboard: Option<std::sync::Arc<Dashboard>>,
 }
 
 /// "256MiB", "64MB", "1GiB", "1048576".
@@ -372,7 +379,18 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         expand,
         &mut |p| diags.push(Diagnostic::new(file, 1, 1, p)),
     );
+    let dashboard = parsed.dashboard.load(dir).unwrap_or_else(|problems| {
+        let text = text.as_deref().unwrap_or_default();
+        let (line, col) = line_col(text, text.find("[dashboard").unwrap_or(0));
+        diags.extend(
+            problems
+                .into_iter()
+                .map(|p| Diagnostic::new(file, line, col, p)),
+        );
+        None
+    });
     GatewayConfig {
+        dashboard: dashboard.map(std::sync::Arc::new),
         state,
         auth,
         security,

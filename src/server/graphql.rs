@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::AppState;
@@ -97,13 +97,7 @@ pub async fn get(State(state): State<AppState>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html && !query.contains_key("query") && !query.contains_key("extensions") {
-        return Html(
-            async_graphql::http::GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("Simpul")
-                .finish(),
-        )
-        .into_response();
+        return super::assets::graphiql_page();
     }
     let stream = wants_event_stream(headers);
     let media = match (negotiate(headers), stream) {

@@ -1,6 +1,7 @@
-//! The HTTP surface: `/graphql` (POST, GET, GraphiQL), `/healthz`, `/readyz`.
+//! The HTTP surface: `/graphql` (POST, GET, GraphiQL), the dashboard at `/`, `/healthz`, `/readyz`.
 
 mod admin;
+mod assets;
 mod caller;
 mod graphql;
 mod http;
@@ -156,7 +157,14 @@ impl AppState {
             ))
         });
         let rates = rate::Limits::new(&engine.blueprint.security);
-        let persisted = persisted::Persisted::new(&engine.blueprint.security);
+        let shipped: Vec<(String, String)> = engine
+            .blueprint
+            .dashboard
+            .iter()
+            .flat_map(|d| d.operations.iter())
+            .map(|op| (op.id.clone(), op.text.clone()))
+            .collect();
+        let persisted = persisted::Persisted::new(&engine.blueprint.security, &shipped);
         let in_progress = overload::InProgress::new(engine.blueprint.limits.max_in_flight);
         let live = live::Live::new(engine.blueprint.limits.max_live_connections);
         let app = AppState(Arc::new(Shared {
@@ -196,6 +204,9 @@ pub fn router(state: AppState) -> Router {
         .layer(cors);
     Router::new()
         .merge(graphql)
+        .route("/", get(assets::index))
+        .route("/ui/{*path}", get(assets::ui))
+        .route("/assets/graphiql/{file}", get(assets::graphiql_asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route(
