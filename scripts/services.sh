@@ -64,6 +64,8 @@ redis_up || have redis-server || missing+=(redis-server)
 # Node.js runs the GraphQL-over-HTTP audit (tests/audit) against the gateway.
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
+# Debian's Chromium runs the dashboard's and GraphiQL's browser tests (tests/browser).
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

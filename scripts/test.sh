@@ -18,6 +18,11 @@ export SIMPUL_TEST_REDIS_URL="${SIMPUL_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 step "npm ci (tests/audit)"
 npm ci --prefix tests/audit --no-audit --no-fund --loglevel=error
 
+# The browser tests' driver (playwright-core, pinned by tests/browser/package-lock.json); the
+# browser is Debian's Chromium, which scripts/services.sh installs.
+step "npm ci (tests/browser)"
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -318,6 +318,7 @@ fn copy_dir(src: &Path, dst: &Path) {
         let name_str = name.to_string_lossy();
         if name_str == "target"
             || name_str == ".git"
+            || name_str == "node_modules"
             || name_str.ends_with(".db")
             || name_str.contains(".db-")
             || name_str.contains(".seeding-")
