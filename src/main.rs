@@ -64,8 +64,8 @@ struct CheckArgs {
 
 #[derive(clap::Args)]
 struct TokenArgs {
-    /// What the token may read.
-    #[arg(long, value_enum)]
+    /// What the token may read (any case: `internal`, `INTERNAL`).
+    #[arg(long, value_enum, ignore_case = true)]
     tier: TierArg,
     /// The OPD a restricted token belongs to, e.g. dinsos.
     #[arg(long, required_if_eq("tier", "restricted"))]

@@ -250,12 +250,20 @@ async fn token_prints_a_token_the_gateway_accepts_and_exits_2_on_bad_input() {
         simpul::access::View::Restricted("dinsos".into())
     );
 
+    // The tier in any case, as the README and the views write it.
+    let upper = token(&["--tier", "INTERNAL"], Some(secret));
+    assert!(
+        upper.status.success(),
+        "{}",
+        String::from_utf8_lossy(&upper.stderr)
+    );
     let unset = token(&["--tier", "internal"], None);
     assert_eq!(unset.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unset.stderr).contains("set SIMPUL_JWT_SECRET"));
     for bad in [
         &["--tier", "root"][..],
         &["--tier", "restricted"],
+        &["--tier", "RESTRICTED"],
         &["--tier", "internal", "--ttl", "soon"],
     ] {
         assert_eq!(token(bad, Some(secret)).status.code(), Some(2), "{bad:?}");
