@@ -357,20 +357,26 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         audience: parsed.auth.audience.as_deref().map(expand),
         leeway: parsed.auth.leeway.as_deref().map(expand),
     };
-    if let Err(e) = auth.settings() {
+    // A section's problems, each at the section's header.
+    let mut section = |header: &str, problems: Vec<String>| {
         let text = text.as_deref().unwrap_or_default();
-        let (line, col) = line_col(text, text.find("[auth]").unwrap_or(0));
-        diags.push(Diagnostic::new(file, line, col, e));
-    }
-    let security = parsed.security.check(dir).unwrap_or_else(|problems| {
-        let text = text.as_deref().unwrap_or_default();
-        let (line, col) = line_col(text, text.find("[security").unwrap_or(0));
+        let (line, col) = line_col(text, text.find(header).unwrap_or(0));
         diags.extend(
             problems
                 .into_iter()
                 .map(|p| Diagnostic::new(file, line, col, p)),
         );
+    };
+    if let Err(e) = auth.settings() {
+        section("[auth]", vec![e]);
+    }
+    let security = parsed.security.check(dir).unwrap_or_else(|problems| {
+        section("[security", problems);
         Security::default()
+    });
+    let dashboard = parsed.dashboard.load(dir).unwrap_or_else(|problems| {
+        section("[dashboard", problems);
+        None
     });
     let state = state::settings(
         &parsed.state,
@@ -379,16 +385,6 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         expand,
         &mut |p| diags.push(Diagnostic::new(file, 1, 1, p)),
     );
-    let dashboard = parsed.dashboard.load(dir).unwrap_or_else(|problems| {
-        let text = text.as_deref().unwrap_or_default();
-        let (line, col) = line_col(text, text.find("[dashboard").unwrap_or(0));
-        diags.extend(
-            problems
-                .into_iter()
-                .map(|p| Diagnostic::new(file, line, col, p)),
-        );
-        None
-    });
     GatewayConfig {
         dashboard: dashboard.map(std::sync::Arc::new),
         state,

@@ -24,16 +24,19 @@ fn local_refs(html: &str) -> Vec<String> {
     refs
 }
 
+async fn get(app: &TestApp, path: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{path}", app.url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_is_served_whole_from_the_gateway_with_a_strict_policy() {
     let dir = copy_deployment(&repo_root());
     let app = TestApp::spawn(dir.path(), &[]).await;
-    let page = app
-        .client
-        .get(format!("{}/", app.url))
-        .send()
-        .await
-        .expect("GET /");
+    let page = get(&app, "/").await;
     assert_eq!(page.status(), 200);
     let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
         .to_str()
@@ -78,12 +81,7 @@ async fn the_dashboard_is_served_whole_from_the_gateway_with_a_strict_policy() {
         "/ui/operations/overview.graphql",
         "/ui/nothing.js",
     ] {
-        let r = app
-            .client
-            .get(format!("{}{outside}", app.url))
-            .send()
-            .await
-            .expect("GET");
+        let r = get(&app, outside).await;
         assert_eq!(r.status(), 404, "{outside}");
     }
 }
@@ -196,22 +194,12 @@ async fn graphiql_comes_from_the_gateway_itself() {
     );
     for r in &refs {
         assert!(!r.contains("://"), "GraphiQL loads {r} from elsewhere");
-        let file = app
-            .client
-            .get(format!("{}/{r}", app.url))
-            .send()
-            .await
-            .expect("GET asset");
+        let file = get(&app, &format!("/{r}")).await;
         assert_eq!(file.status(), 200, "{r}");
         assert!(!file.bytes().await.expect("bytes").is_empty(), "{r}");
     }
     // A deployment without a dashboard says where to go instead.
-    let root = app
-        .client
-        .get(format!("{}/", app.url))
-        .send()
-        .await
-        .expect("GET /");
+    let root = get(&app, "/").await;
     assert_eq!(root.status(), 404);
     assert!(root.text().await.expect("text").contains("/graphql"));
 }
