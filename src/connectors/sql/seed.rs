@@ -19,7 +19,11 @@ pub async fn seed_sqlite(db: &Path, seed: &Path) -> Result<(), String> {
     }
     let script =
         std::fs::read_to_string(seed).map_err(|e| format!("seed {}: {e}", seed.display()))?;
-    let tmp = db.with_extension(format!("seeding-{}", std::process::id()));
+    // Unique to this call: two gateways in one process (tests, a reload) seeding the same
+    // file at once must not write into, remove or rename each other's copy.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = db.with_extension(format!("seeding-{}-{n}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     if let Some(parent) = db.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -40,4 +44,37 @@ pub async fn seed_sqlite(db: &Path, seed: &Path) -> Result<(), String> {
         return Err(format!("seed {} failed: {e}", seed.display()));
     }
     std::fs::rename(&tmp, db).map_err(|e| format!("{}: {e}", db.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Gateways of one process seeding one file at once each finish with the whole seed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn seeds_at_once_in_one_process_do_not_break_each_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seed = dir.path().join("seed.sql");
+        let mut script = String::from("CREATE TABLE t (n INTEGER);\n");
+        for n in 0..2_000 {
+            script.push_str(&format!("INSERT INTO t VALUES ({n});\n"));
+        }
+        std::fs::write(&seed, script).expect("seed");
+        let db = dir.path().join("t.db");
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let (db, seed) = (db.clone(), seed.clone());
+                tokio::spawn(async move { super::seed_sqlite(&db, &seed).await })
+            })
+            .collect();
+        for run in runs {
+            assert_eq!(run.await.expect("task"), Ok(()));
+        }
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+            .await
+            .expect("open");
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(rows, 2_000);
+    }
 }
