@@ -104,14 +104,16 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     simpul::install_crypto();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let dir = match &cli.command {
+        Some(Command::Serve(a)) => a.dir.as_path(),
+        Some(Command::Check(a)) => a.dir.as_path(),
+        _ => std::path::Path::new("."),
+    };
+    start_logging(simpul::config::log::LogFormat::of(
+        dir,
+        std::env::var("SIMPUL_LOG_FORMAT").ok(),
+    ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,6 +152,26 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The log on stderr, filtered by `RUST_LOG` (default `info,sqlx=warn`; each request's line
+/// is `simpul::access=debug`). In JSON, an event inside a request carries the request's
+/// span (its `request_id`).
+fn start_logging(format: simpul::config::log::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        simpul::config::log::LogFormat::Text => builder.init(),
+        simpul::config::log::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod connector;
 pub mod dashboard;
 mod limits;
+pub mod log;
 pub mod schema;
 mod security;
 mod state;
@@ -71,6 +72,9 @@ pub struct GatewayFile {
     /// `[dashboard]`: the deployment's own web page, served at `/`.
     #[serde(default)]
     pub dashboard: DashboardFile,
+    /// `[log]`: how the log is written.
+    #[serde(default)]
+    pub log: log::LogFile,
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -369,6 +373,9 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
     };
     if let Err(e) = auth.settings() {
         section("[auth]", vec![e]);
+    }
+    if let Some(Err(e)) = parsed.log.format.as_deref().map(log::LogFormat::parse) {
+        section("[log]", vec![e]);
     }
     let security = parsed.security.check(dir).unwrap_or_else(|problems| {
         section("[security", problems);

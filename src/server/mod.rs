@@ -12,6 +12,7 @@ mod operation;
 mod overload;
 mod persisted;
 pub(crate) mod rate;
+mod request_id;
 mod sse;
 mod subscribe;
 mod ws;
@@ -215,6 +216,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/cache", get(admin::stats))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(request_id::traced))
         .with_state(state)
 }
 
@@ -240,7 +242,10 @@ fn cors(security: &crate::config::Security) -> tower_http::cors::CorsLayer {
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers(headers)
-        .expose_headers([header::RETRY_AFTER])
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static(request_id::HEADER),
+        ])
         .max_age(std::time::Duration::from_secs(3600))
 }
 

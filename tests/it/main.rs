@@ -24,6 +24,7 @@ mod http_spec;
 mod injection;
 mod limits;
 mod live;
+mod logs;
 mod outbox;
 mod pages;
 mod partial;
