@@ -31,9 +31,7 @@ pub(super) struct Builder<'a> {
     pub conditions: &'a serde_json::Map<String, Value>,
 }
 
-/// A reason an operation cannot be run (a gap of the executor, or a schema that changed
-/// under a validated document): the request fails with INTERNAL.
-pub(super) type Gap = String;
+pub(super) use super::Gap;
 
 impl<'a> Builder<'a> {
     pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
@@ -99,7 +97,7 @@ impl<'a> Builder<'a> {
                     }),
                 ))
             }
-            _ => Err(format!("{} has no fields to select", ty.name)),
+            _ => Err(format!("{} has no fields to select", ty.name).into()),
         }
     }
 
@@ -215,7 +213,7 @@ impl<'a> Builder<'a> {
         root: bool,
     ) -> Result<Vec<PlanField>, Gap> {
         let TypeDefKind::Object { fields, .. } = &ty.kind else {
-            return Err(format!("{} is not an object type", ty.name));
+            return Err(format!("{} is not an object type", ty.name).into());
         };
         let mut groups = Vec::new();
         self.collect(sets, ty, &mut groups, &mut HashSet::new());
@@ -295,7 +293,7 @@ impl<'a> Builder<'a> {
             (OutKind::Object | OutKind::Abstract { .. }, Some(child)) => {
                 if matches!(&def.ty.base, async_graphql_parser::types::BaseType::List(inner) if matches!(inner.base, async_graphql_parser::types::BaseType::List(_)))
                 {
-                    return Err(format!("{}: lists of lists of objects", def.name));
+                    return Err(format!("{}: lists of lists of objects", def.name).into());
                 }
                 Some(self.selection(&sets, child, false)?)
             }
@@ -330,7 +328,7 @@ impl<'a> Builder<'a> {
                 out,
             },
             FieldPlan::Const(_) => {
-                return Err(format!("{}: an object answered by @const", def.name));
+                return Err(format!("{}: an object answered by @const", def.name).into());
             }
             FieldPlan::Namespace => Kind::Namespace {
                 children: children.ok_or("a namespace field without a selection")?,
@@ -389,7 +387,7 @@ impl<'a> Builder<'a> {
                         let coerced = self
                             .inputs()
                             .coerce(&a.ty, &json)
-                            .map_err(|e| format!("{}argument {}: {e}", super::REFUSED, a.name))?;
+                            .map_err(|e| Gap::Refused(format!("argument {}: {e}", a.name)))?;
                         args.insert(a.name.clone(), coerced);
                     }
                     None => var_args.push(super::VarArg {

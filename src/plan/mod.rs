@@ -90,11 +90,7 @@ impl Plan {
     }
 
     /// The selection to run for these (coerced) variables.
-    fn variant(
-        &self,
-        planner: &Planner,
-        vars: &Map<String, Value>,
-    ) -> Result<Arc<Selection>, String> {
+    fn variant(&self, planner: &Planner, vars: &Map<String, Value>) -> Result<Arc<Selection>, Gap> {
         let key: Vec<bool> = self
             .conditions
             .iter()
@@ -139,11 +135,44 @@ pub enum Refusal {
     Gap(String),
 }
 
-/// Compiles and runs plans for one view.
-/// Starts a plan error that is the client's (an argument its input type refuses, such as a
-/// string over its `@length`), not a gap in the executor: answered BAD_REQUEST.
-pub const REFUSED: &str = "refused: ";
+/// Why an operation that validated cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gap {
+    /// The client's: an argument its input type refuses (a string over its `@length`, which
+    /// validation does not know): BAD_REQUEST.
+    Refused(String),
+    /// The executor's: something it does not do, or a schema that changed under a
+    /// validated document: INTERNAL.
+    Missing(String),
+}
 
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gap::Refused(m) | Gap::Missing(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for Gap {
+    fn from(m: String) -> Gap {
+        Gap::Missing(m)
+    }
+}
+
+impl From<&str> for Gap {
+    fn from(m: &str) -> Gap {
+        Gap::Missing(m.to_string())
+    }
+}
+
+impl From<Gap> for String {
+    fn from(g: Gap) -> String {
+        g.to_string()
+    }
+}
+
+/// Compiles and runs plans for one view.
 pub struct Planner {
     engine: Arc<Engine>,
     view: View,
@@ -289,7 +318,7 @@ impl Planner {
     }
 
     /// The estimated cost of running `plan` with these variables (`cost`).
-    pub fn cost(&self, plan: &Plan, vars: &Map<String, Value>) -> Result<u64, String> {
+    pub fn cost(&self, plan: &Plan, vars: &Map<String, Value>) -> Result<u64, Gap> {
         let root = plan.variant(self, vars)?;
         Ok(cost::of(&root, vars))
     }
@@ -301,7 +330,7 @@ impl Planner {
         vars: &Map<String, Value>,
         state: &Arc<RequestState>,
         out: &mut Vec<u8>,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Vec<Value>, Gap> {
         let root = plan.variant(self, vars)?;
         let cx = exec::Cx {
             engine: &self.engine,

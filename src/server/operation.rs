@@ -17,6 +17,7 @@ use super::persisted::Refusal;
 use crate::auth::Caller;
 use crate::cache::response::{ResponseCache, Validity};
 use crate::error::ErrorCode;
+use crate::plan::Gap;
 use crate::plan::{Plan, Planner};
 use crate::resolve::request::{RequestState, write_cached_sources};
 
@@ -93,7 +94,7 @@ pub(super) async fn start(
     if ready.is_subscription() {
         return match super::subscribe::open(state, caller, ready.plan, ready.vars).await {
             Ok(events) => Started::Stream(events),
-            Err(gap) => Started::Refused(cannot_execute(&gap).errors),
+            Err(gap) => Started::Refused(cannot_execute(&Gap::Missing(gap)).errors),
         };
     }
     match run(state, caller, ready).await {
@@ -382,14 +383,17 @@ fn end_extensions(body: &mut Vec<u8>, cost: Option<u64>) {
 
 /// An operation the executor cannot run (a gap in it, never the client's fault): INTERNAL;
 /// or one whose arguments its types refuse: BAD_REQUEST.
-fn cannot_execute(gap: &str) -> Rejected {
-    if let Some(refusal) = gap.strip_prefix(crate::plan::REFUSED) {
-        return Rejected::new(
-            Answer::RequestErrors,
-            ErrorCode::BadRequest,
-            refusal.to_string(),
-        );
-    }
+fn cannot_execute(gap: &Gap) -> Rejected {
+    let gap = match gap {
+        Gap::Refused(refusal) => {
+            return Rejected::new(
+                Answer::RequestErrors,
+                ErrorCode::BadRequest,
+                refusal.clone(),
+            );
+        }
+        Gap::Missing(gap) => gap,
+    };
     tracing::error!(reason = %gap, "operation cannot be executed");
     let message = format!("this operation cannot be executed: {gap}");
     Rejected::new(Answer::RequestErrors, ErrorCode::Internal, message)
