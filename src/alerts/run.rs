@@ -210,24 +210,31 @@ async fn run_rule(app: &AppState, alerts: &Alerts, rule: &Rule) -> Result<i64, S
 
 /// Sends `sourceStatusChanged` when one of this instance's sources changes status.
 async fn watch_sources(app: AppState, alerts: Arc<Alerts>) {
-    let status = |s: &crate::connectors::Source| {
-        s.health_json()
-            .get("status")
+    let status = |h: &serde_json::Value| {
+        h.get("status")
             .and_then(serde_json::Value::as_str)
             .unwrap_or("UP")
             .to_string()
     };
-    let mut last: Vec<String> = app.engine.sources.iter().map(|s| status(s)).collect();
+    let mut last: Vec<String> = app
+        .engine
+        .sources
+        .iter()
+        .map(|s| status(&s.health_json()))
+        .collect();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
         for (s, before) in app.engine.sources.iter().zip(last.iter_mut()) {
-            let now = status(s);
+            let health = s.health_json();
+            let now = status(&health);
             if now != *before {
                 let event = json!({
                     "name": s.config.name, "title": s.config.title, "opd": s.config.opd,
                     "status": now, "previous": before,
                     "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    "staleSince": health.get("staleSince"),
+                    "lastError": health.get("lastError"),
                 });
                 *before = now;
                 let _ = alerts.sources.send(event);

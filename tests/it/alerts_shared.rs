@@ -126,7 +126,7 @@ async fn a_source_going_down_and_back_is_pushed_to_subscribers() {
     ws.ready().await;
     ws.subscribe(
         "s",
-        "subscription { sourceStatusChanged { name status previous } }",
+        "subscription { sourceStatusChanged { name status previous lastError } }",
         Value::Null,
     )
     .await;
@@ -143,6 +143,11 @@ async fn a_source_going_down_and_back_is_pushed_to_subscribers() {
     );
     assert_ne!(
         down["payload"]["data"]["sourceStatusChanged"]["status"], "UP",
+        "{down}"
+    );
+    // Why, by its code: a subscriber need not read `sources` again to say it.
+    assert_eq!(
+        down["payload"]["data"]["sourceStatusChanged"]["lastError"], "SOURCE_UNAVAILABLE",
         "{down}"
     );
 }
