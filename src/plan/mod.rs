@@ -13,6 +13,7 @@ mod build;
 mod cost;
 mod exec;
 mod faults;
+mod gap;
 mod input;
 mod introspect;
 mod leaf;
@@ -32,6 +33,7 @@ use crate::blueprint::{Binding, Lookup};
 use crate::resolve::Engine;
 use crate::resolve::request::RequestState;
 use crate::resolve::value::Out;
+pub use gap::Gap;
 pub use input::VariableError;
 
 /// A compiled operation.
@@ -133,43 +135,6 @@ pub enum Refusal {
     Variables(Vec<VariableError>),
     /// The operation needs something the executor does not do: INTERNAL.
     Gap(String),
-}
-
-/// Why an operation that validated cannot be planned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gap {
-    /// The client's: an argument its input type refuses (a string over its `@length`, which
-    /// validation does not know): BAD_REQUEST.
-    Refused(String),
-    /// The executor's: something it does not do, or a schema that changed under a
-    /// validated document: INTERNAL.
-    Missing(String),
-}
-
-impl std::fmt::Display for Gap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Gap::Refused(m) | Gap::Missing(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<String> for Gap {
-    fn from(m: String) -> Gap {
-        Gap::Missing(m)
-    }
-}
-
-impl From<&str> for Gap {
-    fn from(m: &str) -> Gap {
-        Gap::Missing(m.to_string())
-    }
-}
-
-impl From<Gap> for String {
-    fn from(g: Gap) -> String {
-        g.to_string()
-    }
 }
 
 /// Compiles and runs plans for one view.
