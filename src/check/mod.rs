@@ -72,6 +72,31 @@ pub async fn check_dir(dir: &Path, live_http: bool) -> Report {
     verify(&Arc::new(blueprint), &sources, live_http).await
 }
 
+/// The rules' queries and the dashboard's operations, validated against the INTERNAL view's
+/// schema (built once for both, and only when there is one of them).
+async fn queries(bp: &Arc<Blueprint>) -> Vec<Diagnostic> {
+    let operations = bp
+        .dashboard
+        .as_ref()
+        .is_some_and(|d| !d.operations.is_empty());
+    if bp.rules.is_empty() && !operations {
+        return Vec::new();
+    }
+    match crate::schema::build(bp, &crate::access::View::Internal) {
+        Ok(schema) => {
+            let mut out = rules::problems(bp, &schema).await;
+            out.extend(operations::problems(bp, &schema).await);
+            out
+        }
+        Err(e) => vec![Diagnostic::new(
+            "schema.graphql",
+            1,
+            1,
+            format!("the INTERNAL view's schema cannot be built: {e}"),
+        )],
+    }
+}
+
 /// Each binding of a compiled deployment against its source (`sources` in connector
 /// order, as the engine holds them).
 pub async fn verify(bp: &Arc<Blueprint>, sources: &[Arc<Source>], live_http: bool) -> Report {
@@ -105,8 +130,7 @@ pub async fn verify(bp: &Arc<Blueprint>, sources: &[Arc<Source>], live_http: boo
     fit.bindings(&probed);
     fit.values(&mut probed).await;
     let mut problems = fit.problems;
-    problems.extend(rules::problems(bp).await);
-    problems.extend(operations::problems(bp).await);
+    problems.extend(queries(bp).await);
     for conn in probed.conns.into_iter().flatten() {
         conn.close().await;
     }

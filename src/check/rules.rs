@@ -3,29 +3,13 @@
 
 use async_graphql_parser::types::{ExecutableDocument, Selection, SelectionSet};
 
-use crate::access::View;
 use crate::alerts::rule::Rule;
 use crate::blueprint::Blueprint;
 use crate::diagnostic::Diagnostic;
 
-/// Every rule problem of `bp`.
-pub async fn problems(bp: &std::sync::Arc<Blueprint>) -> Vec<Diagnostic> {
+/// Every rule problem of `bp`; `schema` is its INTERNAL view's.
+pub async fn problems(bp: &Blueprint, schema: &async_graphql::dynamic::Schema) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    if bp.rules.is_empty() {
-        return out;
-    }
-    let schema = match crate::schema::build(bp, &View::Internal) {
-        Ok(s) => s,
-        Err(e) => {
-            out.push(Diagnostic::new(
-                "rules",
-                1,
-                1,
-                format!("the schema cannot be built: {e}"),
-            ));
-            return out;
-        }
-    };
     for rule in &bp.rules {
         let place = |l: usize, c: usize| {
             let (ql, qc) = rule.query_at;
@@ -35,7 +19,7 @@ pub async fn problems(bp: &std::sync::Arc<Blueprint>) -> Vec<Diagnostic> {
                 (ql + l - 1, c)
             }
         };
-        let errors = crate::alerts::run::validate(&schema, &rule.query).await;
+        let errors = crate::alerts::run::validate(schema, &rule.query).await;
         for (message, l, c) in &errors {
             let (l, c) = place(*l, *c);
             out.push(
