@@ -42,16 +42,24 @@ function setNumber(card, value, year) {
   el.textContent = value === null ? "–" : formatPct(value);
 }
 
-function renderAdmin(card, series, errors) {
+// The card's number from the series' latest year, or its error when there is none:
+// the latest and the year before, or null.
+function headline(card, series, errors, missing) {
   if (series.length === 0) {
     setNumber(card, null, null);
-    showStatus(card, errors.length ? describeErrors(errors, DOC) : "Data e-PPGBM belum tersedia.", "error");
-    return;
+    showStatus(card, errors.length ? describeErrors(errors, DOC) : missing, "error");
+    return null;
   }
   clearStatus(card);
   const latest = series.at(-1);
-  const previous = series.at(-2);
   setNumber(card, latest.prevalencePct, latest.year);
+  return { latest, previous: series.at(-2) };
+}
+
+function renderAdmin(card, series, errors) {
+  const shown = headline(card, series, errors, "Data e-PPGBM belum tersedia.");
+  if (!shown) return;
+  const { latest, previous } = shown;
   replace(
     $(".kpi-detail", card),
     detailList([
@@ -74,15 +82,9 @@ function renderAdmin(card, series, errors) {
 }
 
 function renderSurvey(card, series, errors) {
-  if (series.length === 0) {
-    setNumber(card, null, null);
-    showStatus(card, errors.length ? describeErrors(errors, DOC) : "Data survei stunting belum tersedia.", "error");
-    return;
-  }
-  clearStatus(card);
-  const latest = series.at(-1);
-  const previous = series.at(-2);
-  setNumber(card, latest.prevalencePct, latest.year);
+  const shown = headline(card, series, errors, "Data survei stunting belum tersedia.");
+  if (!shown) return;
+  const { latest, previous } = shown;
   replace(
     $(".kpi-detail", card),
     detailList([

@@ -32,6 +32,24 @@ async fn get(app: &TestApp, path: &str) -> reqwest::Response {
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
 }
 
+/// The answer to running the persisted operation `id`, as staff when `token` is given.
+async fn document(app: &TestApp, id: &str, token: Option<&str>) -> Value {
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.url))
+        .json(&json!({ "documentId": id }));
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    request
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("json")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_is_served_whole_from_the_gateway_with_a_strict_policy() {
     let dir = copy_deployment(&repo_root());
@@ -110,23 +128,7 @@ async fn the_dashboards_operations_run_by_document_id() {
             .filter(|l| !l.trim_start().starts_with('#'))
             .collect::<Vec<_>>()
             .join("\n");
-        let send = |token: Option<&str>| {
-            let mut request = app
-                .client
-                .post(format!("{}/graphql", app.url))
-                .json(&json!({ "documentId": id }));
-            if let Some(t) = token {
-                request = request.bearer_auth(t);
-            }
-            request
-        };
-        let anonymous: Value = send(None)
-            .send()
-            .await
-            .expect("POST")
-            .json()
-            .await
-            .expect("json");
+        let anonymous = document(&app, id, None).await;
         assert_ne!(
             anonymous["errors"][0]["message"], "PersistedQueryNotFound",
             "{id}: {anonymous}"
@@ -136,13 +138,7 @@ async fn the_dashboards_operations_run_by_document_id() {
             .next()
             .is_some_and(|head| head.contains('$'));
         if text.trim_start().starts_with("query") && !needs_variables {
-            let staff: Value = send(Some(&token))
-                .send()
-                .await
-                .expect("POST")
-                .json()
-                .await
-                .expect("json");
+            let staff = document(&app, id, Some(&token)).await;
             assert!(staff["errors"].is_null(), "{id}: {staff}");
             assert!(staff["data"].is_object(), "{id}: {staff}");
             ran += 1;
@@ -152,16 +148,7 @@ async fn the_dashboards_operations_run_by_document_id() {
         ran >= 3,
         "the dashboard reads through its own operations ({ran} ran)"
     );
-    let unknown: Value = app
-        .client
-        .post(format!("{}/graphql", app.url))
-        .json(&json!({ "documentId": "no-such-operation" }))
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("json");
+    let unknown = document(&app, "no-such-operation", None).await;
     assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
 }
 
