@@ -28,12 +28,14 @@ pub mod connectors;
 pub mod diagnostic;
 pub mod digest;
 pub mod error;
+pub mod metrics;
 pub mod outbox;
 pub mod plan;
 pub mod resolve;
 pub mod schema;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 
 /// Installs the process-wide TLS crypto provider (ring). reqwest is built without one and
 /// panics on first use if none is installed, so every entry point calls this first.

@@ -166,6 +166,15 @@ impl Cache {
             .weigher(|_k: &Arc<str>, v: &Arc<Entry>| v.weight)
             .expire_after(Expiry)
             .support_invalidation_closures()
+            .eviction_listener(|_, _, cause| match cause {
+                moka::notification::RemovalCause::Size => {
+                    crate::metrics::get().cache_eviction("size")
+                }
+                moka::notification::RemovalCause::Expired => {
+                    crate::metrics::get().cache_eviction("expired")
+                }
+                _ => {}
+            })
             .build();
         let l2 = settings.redis_url.as_deref().and_then(|url| match redis_l2::RedisL2::new(url) {
             Ok(l2) => Some(l2),

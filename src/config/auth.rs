@@ -40,6 +40,10 @@ pub struct AuthFile {
     /// Clock skew allowed on `exp` and `nbf`: a duration such as "60s" (the default) or
     /// "2m"; at most "1h".
     pub leeway: Option<String>,
+    /// The bearer token a metrics scraper sends to read `GET /metrics`, e.g.
+    /// `"${env.SIMPUL_METRICS_TOKEN}"`; at least 16 bytes. Unset: `/metrics` answers
+    /// loopback callers only.
+    pub metrics_token: Option<String>,
 }
 
 /// `[auth]`, checked: what the authenticator is built from.
@@ -68,6 +72,15 @@ impl AuthFile {
             Some(text) => duration::parse(&text).map_err(|e| format!("auth.leeway: {e}"))?,
             None => DEFAULT_LEEWAY,
         };
+        if let Some(token) = set(&self.metrics_token)
+            && token.len() < 16
+        {
+            return Err(format!(
+                "auth.metrics_token: the token is {} bytes; use at least 16 \
+                 (e.g. `openssl rand -hex 24`)",
+                token.len()
+            ));
+        }
         if leeway > MAX_LEEWAY {
             return Err(format!(
                 "auth.leeway: {text} is more than 1h",

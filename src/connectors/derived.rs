@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// the same rows. The oldest is dropped first.
 const MAX_ENTRIES: usize = 16;
 
-/// What a derived value is, with the id of what it was derived for (a binding, a compiled
+/// What a derived value is, with the id of what it was derived for (a binding's `uid`, a compiled
 /// selection).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DerivedKey {

@@ -153,6 +153,11 @@ impl HttpSource {
         for (k, v) in self.headers.iter().chain(&call.headers) {
             req = req.header(k.as_str(), v.as_str());
         }
+        if crate::telemetry::enabled() {
+            let mut trace = reqwest::header::HeaderMap::new();
+            crate::telemetry::inject(&mut trace);
+            req = req.headers(trace);
+        }
         if let Some(body) = &call.body {
             req = req
                 .header("content-type", "application/json")

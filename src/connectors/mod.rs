@@ -20,6 +20,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use serde_json::Value;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::blueprint::settings::{ConnectorConfig, ConnectorKind};
 use crate::error::{ErrorCode, SourceError};
@@ -241,9 +242,10 @@ impl Source {
     pub async fn fetch(self: &Arc<Self>, call: Call, shareable: bool) -> FetchResult {
         if !shareable {
             let this = self.clone();
+            let job = async move { this.run(call, false).await };
             return joined(
                 self.name.clone(),
-                tokio::spawn(async move { this.run(call, false).await }),
+                tokio::spawn(job.instrument(tracing::Span::current())),
             )
             .await;
         }
@@ -274,6 +276,9 @@ impl Source {
                     // Spawned on the first poll, after the table's lock is released: a
                     // runtime shutting down drops a spawned task (and its entry, which
                     // takes this lock) inside `spawn`, which would deadlock under it.
+                    // In the span of the request that started it: an upstream sees that
+                    // request's trace (the others that share the call are not told).
+                    let job = job.instrument(tracing::Span::current());
                     let answer = async move { joined(name, tokio::spawn(job)).await }
                         .boxed()
                         .shared();
@@ -360,7 +365,13 @@ impl Source {
             }
             Err(_) => {}
         }
-        self.record(&result, started.elapsed());
+        let took = started.elapsed();
+        self.record(&result, took);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        crate::metrics::get().connector_call(&self.name, self.config.kind.name(), outcome, took);
         result.map(|rows| Arc::new(Fetched::new(rows, SystemTime::now())))
     }
 

@@ -128,7 +128,7 @@ pub(super) async fn bound_rows(
                         let picks = || {
                             let keys = match node.group.derived() {
                                 Some(d) => d
-                                    .get_or_init(DerivedKey::ParentKeys(binding.id), || {
+                                    .get_or_init(DerivedKey::ParentKeys(binding.uid), || {
                                         resolve::parent_keys(&node.group, &batch.parent.path)
                                     }),
                                 None => {
@@ -153,7 +153,7 @@ pub(super) async fn bound_rows(
                         };
                         let picks = match (node.group.derived(), index.group.answer_id()) {
                             (Some(d), Some(child)) => {
-                                d.get_or_init(DerivedKey::Picks(binding.id, child), picks)
+                                d.get_or_init(DerivedKey::Picks(binding.uid, child), picks)
                             }
                             _ => Arc::new(picks()),
                         };

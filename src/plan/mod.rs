@@ -38,6 +38,8 @@ pub use input::VariableError;
 
 /// A compiled operation.
 pub struct Plan {
+    /// The operation's name, when it has one.
+    name: Option<Arc<str>>,
     doc: Arc<ExecutableDocument>,
     op: OperationDefinition,
     /// The variables `@include`/`@skip` read: one variant per combination of their values.
@@ -60,6 +62,19 @@ impl Plan {
 
     pub fn is_subscription(&self) -> bool {
         self.op.ty == OperationType::Subscription
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// "query", "mutation" or "subscription".
+    pub fn kind(&self) -> &'static str {
+        match self.op.ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        }
     }
 
     /// The built-in root field a subscription answers (the spec allows exactly one).
@@ -234,17 +249,20 @@ impl Planner {
         doc: ExecutableDocument,
     ) -> Result<Arc<Plan>, String> {
         use async_graphql_parser::types::DocumentOperations;
-        let op = match (&doc.operations, operation) {
-            (DocumentOperations::Single(op), _) => op.node.clone(),
-            (DocumentOperations::Multiple(ops), Some(name)) => {
-                ops.get(name).ok_or("unknown operation")?.node.clone()
-            }
+        let (name, op) = match (&doc.operations, operation) {
+            (DocumentOperations::Single(op), _) => (None, op.node.clone()),
+            (DocumentOperations::Multiple(ops), Some(name)) => (
+                Some(name.into()),
+                ops.get(name).ok_or("unknown operation")?.node.clone(),
+            ),
             (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-                ops.values().next().ok_or("no operation")?.node.clone()
+                let (name, op) = ops.iter().next().ok_or("no operation")?;
+                (Some(name.as_str().into()), op.node.clone())
             }
             _ => return Err("operationName is required".into()),
         };
         let plan = Arc::new(Plan {
+            name,
             conditions: build::condition_variables(&doc),
             doc: Arc::new(doc),
             op,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::blueprint::{Binding, Blueprint, Operation};
 use crate::cache::Cache;
@@ -167,12 +168,58 @@ async fn single(
     values: &Values<'_>,
 ) -> GroupResult {
     let call = render(engine, binding, values, None)?;
-    fetch(engine, binding, state, call).await
+    fetch(engine, binding, state, call, None).await
+}
+
+/// [`fetch_call`], in a span of its own when traces are exported: the connector, its kind,
+/// the binding, the batch's size, where the answer came from, the outcome and the rows.
+async fn fetch(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    call: crate::connectors::Call,
+    batch: Option<usize>,
+) -> GroupResult {
+    if !crate::telemetry::enabled() {
+        return fetch_call(engine, binding, state, call).await;
+    }
+    let connector = engine.source(binding)?;
+    let span = tracing::info_span!(
+        target: crate::telemetry::TARGET,
+        "connector",
+        otel.name = %format_args!("{} {}", connector.name, binding.name),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        simpul.connector = %connector.name,
+        simpul.connector.kind = connector.config.kind.name(),
+        simpul.binding = %binding.name,
+        simpul.batch.size = batch.and_then(|n| i64::try_from(n).ok()),
+        simpul.cache = tracing::field::Empty,
+        simpul.outcome = tracing::field::Empty,
+        simpul.rows = tracing::field::Empty,
+    );
+    let result = fetch_call(engine, binding, state, call)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(group) => {
+            span.record("simpul.outcome", "ok");
+            span.record(
+                "simpul.rows",
+                i64::try_from(group.rows().len()).unwrap_or(i64::MAX),
+            );
+        }
+        Err(e) => {
+            span.record("simpul.outcome", e.code.as_str());
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    result
 }
 
 /// Runs `call` through the request memo, the cache (when the binding has a policy) and the
 /// connector's in-flight sharing.
-async fn fetch(
+async fn fetch_call(
     engine: &Engine,
     binding: &Binding,
     state: &Arc<RequestState>,
@@ -219,6 +266,12 @@ async fn fetch(
                 &format!("{} {}", source.origin(), call_key),
             );
             let result = engine.cache.fetch(&source, cache_key, policy, call).await;
+            let found = match &result {
+                Ok((_, CacheState::Hit)) => "hit",
+                Ok((_, CacheState::Stale)) => "stale",
+                Ok((_, CacheState::Miss)) | Err(_) => "miss",
+            };
+            crate::metrics::get().cache_lookup(&source.name, found);
             match &result {
                 // Fresh until its fetch time plus the TTL (L2 entries keep their writer's
                 // fetch time): a whole response built from it must not outlive that.
@@ -247,6 +300,9 @@ fn finish(
 ) -> GroupResult {
     match result {
         Ok((fetched, cache)) => {
+            if crate::telemetry::enabled() {
+                tracing::Span::current().record("simpul.cache", cache.as_str());
+            }
             state.record(connector, fetched.fetched_at, cache, None);
             Ok(Group::new(GroupRows::Fetched(fetched)))
         }
@@ -296,7 +352,7 @@ async fn load_batch(
         ));
     };
     let keys = match parents.derived() {
-        Some(d) => d.get_or_init(DerivedKey::BatchKeys(binding.id), || {
+        Some(d) => d.get_or_init(DerivedKey::BatchKeys(binding.uid), || {
             distinct_keys(parents.rows(), &batch.parent.path)
         }),
         None => Arc::new(distinct_keys(parents.rows(), &batch.parent.path)),
@@ -320,7 +376,8 @@ async fn load_batch(
             &values,
             Some(&BatchValues { batch, keys: chunk }),
         );
-        async move { fetch(engine, binding, state, call?).await }
+        let size = chunk.len();
+        async move { fetch(engine, binding, state, call?, Some(size)).await }
     });
     let groups = futures::future::try_join_all(chunks).await?;
     let group = if groups.len() == 1 {

@@ -32,6 +32,7 @@ pub(super) async fn admit(
         }
     };
     if let Err(secs) = spend(state, &caller, ip) {
+        crate::metrics::get().limit_hit("rate");
         let mut r = error_response(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,

@@ -16,10 +16,12 @@ use super::http::{
     self, MediaType, Params, PostHead, csrf_refused, negotiate, not_acceptable, params,
     params_from_slice, preflighted, rejected, request_error, respond, wants_event_stream,
 };
+use super::metrics::Observed;
 use super::operation::{self, Rejected, Sent};
 use super::{multipart, overload, sse, ws};
 use crate::auth::Caller;
 use crate::error::ErrorCode;
+use crate::metrics::Outcome;
 
 pub async fn post(State(state): State<AppState>, head: PostHead, request: Request) -> Response {
     // An SSE client's request errors are still JSON (answered before any stream starts).
@@ -151,21 +153,44 @@ async fn execute(
     caller: Caller,
     sent: Sent,
 ) -> Response {
+    let view = caller.view.to_string();
+    let observed = |operation: Option<&str>, kind, outcome| Observed {
+        operation: operation.map(str::to_string),
+        kind,
+        view: view.clone(),
+        outcome,
+    };
+    let sent_name = p.operation_name.as_deref().map(str::to_string);
     let ready = match operation::prepare(state, &caller, p, sent).await {
         Ok(ready) => ready,
-        Err(r) => return rejected(media, r),
+        Err(r) => {
+            let o = observed(sent_name.as_deref(), "unknown", Outcome::Rejected);
+            return o.on(rejected(media, r));
+        }
     };
+    let (name, kind) = (ready.name().map(str::to_string), ready.kind());
     if ready.is_subscription() {
-        return rejected(
+        let o = observed(name.as_deref(), kind, Outcome::Rejected);
+        return o.on(rejected(
             media,
             Rejected::bad_request(
                 "a subscription needs a stream: use graphql-ws (a websocket with the \
                  subprotocol graphql-transport-ws) or SSE (accept: text/event-stream)",
             ),
-        );
+        ));
     }
     match operation::run(state, &caller, ready).await {
-        Ok(body) => respond(StatusCode::OK, media, body),
-        Err(r) => rejected(media, r),
+        Ok(answered) => {
+            let outcome = match answered.errors {
+                true => Outcome::Errors,
+                false => Outcome::Ok,
+            };
+            observed(name.as_deref(), kind, outcome).on(respond(
+                StatusCode::OK,
+                media,
+                answered.body,
+            ))
+        }
+        Err(r) => observed(name.as_deref(), kind, Outcome::Rejected).on(rejected(media, r)),
     }
 }

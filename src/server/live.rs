@@ -37,6 +37,7 @@ impl Live {
             .ok()
             .filter(|_| !*self.draining.borrow());
         place.ok_or_else(|| {
+            crate::metrics::get().limit_hit("max_live_connections");
             let mut r = super::http::error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::RateLimited,
@@ -49,6 +50,11 @@ impl Live {
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             Box::new(r)
         })
+    }
+
+    /// Streams open now.
+    pub(super) fn open(&self) -> usize {
+        self.max.saturating_sub(self.places.available_permits())
     }
 
     /// Resolves once the server drains.

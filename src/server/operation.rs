@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_graphql_parser::types::{DocumentOperations, OperationType};
 use futures::stream::BoxStream;
 use serde_json::{Map, Value, json};
+use tracing::Instrument;
 
 use super::AppState;
 use super::http::Params;
@@ -98,9 +99,15 @@ pub(super) async fn start(
         };
     }
     match run(state, caller, ready).await {
-        Ok(body) => Started::Single(body),
+        Ok(answered) => Started::Single(answered.body),
         Err(r) => Started::Refused(r.errors),
     }
+}
+
+/// A query or mutation's response body, and whether it has errors.
+pub(super) struct Answered {
+    pub body: Vec<u8>,
+    pub errors: bool,
 }
 
 /// An operation planned, its variables coerced and its cost within `max_cost`: ready to run.
@@ -117,6 +124,16 @@ pub(super) struct Ready<'s, 'a> {
 impl Ready<'_, '_> {
     pub(super) fn is_subscription(&self) -> bool {
         self.plan.is_subscription()
+    }
+
+    /// The operation's name (the request's `operationName`, else the document's).
+    pub(super) fn name(&self) -> Option<&str> {
+        self.p.operation_name.as_deref().or(self.plan.name())
+    }
+
+    /// "query", "mutation" or "subscription".
+    pub(super) fn kind(&self) -> &'static str {
+        self.plan.kind()
     }
 }
 
@@ -151,7 +168,7 @@ pub(super) async fn prepare<'s, 'a>(
             max: usize::try_from(limits.max_cost).unwrap_or(usize::MAX),
             found: format!("an estimated cost of {cost}"),
         };
-        return Err(Rejected::bad_request(refused.to_string()));
+        return Err(refused_by(&refused));
     }
     let cost = p.wants_cost.then_some(cost);
     Ok(Ready {
@@ -189,7 +206,7 @@ fn operation_text<'a>(
     if sent == Sent::Url {
         // Finding the operation's type parses the text: the scan makes that safe first.
         if let Err(refused) = limits::scan(&query, &state.engine.blueprint.limits) {
-            return Err(Rejected::bad_request(refused.to_string()));
+            return Err(refused_by(&refused));
         }
         if operation_kind(&query, p.operation_name.as_deref()) == Some(OperationType::Mutation) {
             return Err(Rejected::new(
@@ -232,15 +249,16 @@ async fn plan(
     let bp = &state.engine.blueprint;
     // Parsing is linear in the text but slow per byte (strings, white space): a long text is
     // parsed on the blocking pool, so the workers keep answering other requests meanwhile.
+    let parse = tracing::info_span!(target: crate::telemetry::TARGET, "graphql.parse");
     let admitted = if query.len() > PARSE_OFF_WORKER {
         let (text, limits) = (query.to_owned(), bp.limits.clone());
-        tokio::task::spawn_blocking(move || limits::admit(&text, &limits))
+        tokio::task::spawn_blocking(move || parse.in_scope(|| limits::admit(&text, &limits)))
             .await
             .unwrap_or(Ok(None))
     } else {
-        limits::admit(query, &bp.limits)
+        parse.in_scope(|| limits::admit(query, &bp.limits))
     };
-    let doc = admitted.map_err(|refused| Rejected::bad_request(refused.to_string()))?;
+    let doc = admitted.map_err(|refused| refused_by(&refused))?;
     let tier = planner.view().tier();
     if let Some(doc) = &doc
         && !bp.security.introspection.contains(&tier)
@@ -262,7 +280,11 @@ async fn plan(
     if let Some(name) = &p.operation_name {
         request = request.operation_name(name.as_ref());
     }
-    let response = planner.schema().execute(request).await;
+    let response = planner
+        .schema()
+        .execute(request)
+        .instrument(tracing::info_span!(target: crate::telemetry::TARGET, "graphql.validate"))
+        .await;
     let doc = match doc {
         Some(doc) if response.errors.is_empty() => doc,
         _ => {
@@ -280,8 +302,8 @@ async fn plan(
             return Err(Rejected::request_errors(errors));
         }
     };
-    planner
-        .insert(query, p.operation_name.as_deref(), doc)
+    tracing::info_span!(target: crate::telemetry::TARGET, "graphql.plan")
+        .in_scope(|| planner.insert(query, p.operation_name.as_deref(), doc))
         .map_err(Rejected::bad_request)
 }
 
@@ -291,7 +313,7 @@ pub(super) async fn run(
     state: &AppState,
     caller: &Caller,
     ready: Ready<'_, '_>,
-) -> Result<Vec<u8>, Rejected> {
+) -> Result<Answered, Rejected> {
     let Ready {
         planner,
         plan,
@@ -330,7 +352,10 @@ pub(super) async fn run(
         body.extend_from_slice(b",\"extensions\":{\"sources\":");
         write_cached_sources(&hit.uses, &state.engine.sources, &mut body);
         end_extensions(&mut body, cost);
-        return Ok(body);
+        return Ok(Answered {
+            body,
+            errors: false,
+        });
     }
     let mut request_state = RequestState::new(caller.claims.clone());
     request_state.client = caller.client.clone().map(|c| (c, caller.view.tier()));
@@ -338,12 +363,19 @@ pub(super) async fn run(
     let mut body = Vec::with_capacity(plan.size_hint() + 512);
     body.extend_from_slice(b"{\"data\":");
     let data_start = body.len();
-    let run = planner.run(&plan, &vars, &request_state, &mut body);
+    let execute = tracing::info_span!(target: crate::telemetry::TARGET, "graphql.execute");
+    let run = planner
+        .run(&plan, &vars, &request_state, &mut body)
+        .instrument(execute);
     let timeout = state.engine.blueprint.limits.request_timeout;
     let errors = match tokio::time::timeout(timeout, run).await {
         Err(_) => {
+            crate::metrics::get().limit_hit("request_timeout");
             let body = json!({ "errors": [{ "message": "the request took too long", "extensions": { "code": ErrorCode::SourceTimeout.as_str() } }] });
-            return Ok(body.to_string().into_bytes());
+            return Ok(Answered {
+                body: body.to_string().into_bytes(),
+                errors: true,
+            });
         }
         Ok(Err(gap)) => return Err(cannot_execute(&gap)),
         Ok(Ok(errors)) => errors,
@@ -369,7 +401,16 @@ pub(super) async fn run(
     request_state.write_sources(&state.engine.sources, &mut body);
     end_extensions(&mut body, cost);
     plan.note_size(body.len());
-    Ok(body)
+    Ok(Answered {
+        body,
+        errors: !errors.is_empty(),
+    })
+}
+
+/// A document refused by `[limits]`: 400, and counted by the limit's name.
+fn refused_by(refused: &limits::Refused) -> Rejected {
+    crate::metrics::get().limit_hit(refused.limit());
+    Rejected::bad_request(refused.to_string())
 }
 
 /// Closes `extensions` (after `sources`) and the response, with the cost when asked for.

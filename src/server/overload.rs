@@ -35,12 +35,18 @@ impl InProgress {
     pub fn max(&self) -> usize {
         self.max
     }
+
+    /// Places taken now.
+    pub fn taken(&self) -> usize {
+        self.max.saturating_sub(self.permits.available_permits())
+    }
 }
 
 /// Runs the request while a place is free; otherwise answers 503 with `Retry-After` without
 /// reading the request.
 pub async fn bounded(State(places): State<InProgress>, request: Request, next: Next) -> Response {
     let Some(_place) = places.place() else {
+        crate::metrics::get().limit_hit("max_in_flight");
         let mut r = super::http::error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::RateLimited,
@@ -121,6 +127,10 @@ pub async fn body_limit(
     };
     match announced {
         Some(n) if n > max as u64 => {
+            crate::metrics::get().limit_hit(match multipart {
+                true => "max_upload_bytes",
+                false => "max_body_bytes",
+            });
             drain(&mut request.into_body().into_data_stream()).await;
             super::http::error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,

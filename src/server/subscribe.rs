@@ -29,6 +29,7 @@ pub(super) async fn open(
         .alerts
         .clone()
         .ok_or("this deployment has no rules: there is nothing to subscribe to")?;
+    crate::metrics::get().subscription(&caller.view.to_string());
     let which = plan
         .subscribed(state.planner(&caller.view))
         .ok_or("a subscription must select one of Simpul's subscription fields")?;

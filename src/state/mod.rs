@@ -12,6 +12,7 @@
 
 mod bus;
 mod delivery;
+mod gauges;
 mod lead;
 mod lifecycle;
 mod model;
@@ -31,6 +32,7 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinHandle;
 
+pub use gauges::Gauges;
 pub use lead::Leader;
 pub use model::{
     Alert, AlertEvent, AlertFilter, DEFAULT_LIMIT, EventKind, Firing, FollowUp, MAX_LIMIT, Refused,

@@ -38,6 +38,16 @@ impl fmt::Display for Refused {
     }
 }
 
+impl Refused {
+    /// The name of the limit in simpul.toml (a cycle is refused whatever the limits).
+    pub fn limit(&self) -> &'static str {
+        match self {
+            Refused::Over { limit, .. } => limit,
+            Refused::Cycle { .. } => "fragment_cycle",
+        }
+    }
+}
+
 fn over(limit: &'static str, max: usize, found: String) -> Refused {
     Refused::Over { limit, max, found }
 }
