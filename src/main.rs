@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -110,10 +111,16 @@ fn main() -> ExitCode {
         Some(Command::Check(a)) => a.dir.as_path(),
         _ => std::path::Path::new("."),
     };
-    start_logging(simpul::config::log::LogFormat::of(
-        dir,
-        std::env::var("SIMPUL_LOG_FORMAT").ok(),
-    ));
+    let env = |name: &str| std::env::var(name).ok();
+    // Only a server exports traces; `check` and the others only log.
+    let telemetry = match &cli.command {
+        Some(Command::Serve(_)) | None => simpul::config::telemetry::Telemetry::of(dir, &env),
+        _ => None,
+    };
+    let tracer = start_logging(
+        simpul::config::log::LogFormat::of(dir, env("SIMPUL_LOG_FORMAT")),
+        telemetry.as_ref(),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,6 +153,11 @@ fn main() -> ExitCode {
             }
         }
     });
+    // Outside the runtime: the exporter's client blocks while it sends what is buffered.
+    drop(runtime);
+    if let Some(tracer) = tracer {
+        tracer.shutdown();
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -157,22 +169,48 @@ fn main() -> ExitCode {
 
 /// The log on stderr, filtered by `RUST_LOG` (default `info,sqlx=warn`; each request's line
 /// is `simpul::access=debug`). In JSON, an event inside a request carries the request's
-/// span (its `request_id`).
-fn start_logging(format: simpul::config::log::LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+/// span (its `request_id`, and `trace_id` when there is one). With `telemetry`, spans are
+/// also exported over OTLP: the request spans and those of `simpul::trace` (GraphQL phases,
+/// connector calls), which the log leaves out (they are never built without a tracer).
+fn start_logging(
+    format: simpul::config::log::LogFormat,
+    telemetry: Option<&simpul::config::telemetry::Telemetry>,
+) -> Option<simpul::telemetry::Tracer> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,sqlx=warn".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    if let Ok(off) = format!("{}=off", simpul::telemetry::TARGET).parse() {
+        filter = filter.add_directive(off);
+    }
+    let tracer = telemetry.and_then(|t| match simpul::telemetry::Tracer::start(t) {
+        Ok(tracer) => Some(tracer),
+        Err(e) => {
+            eprintln!("error: {e}; traces are not exported");
+            None
+        }
+    });
+    let traces = tracer.as_ref().map(|t| {
+        t.layer().with_filter(
+            tracing_subscriber::filter::Targets::new().with_target("simpul", tracing::Level::INFO),
+        )
+    });
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(traces);
     match format {
-        simpul::config::log::LogFormat::Text => builder.init(),
-        simpul::config::log::LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+        simpul::config::log::LogFormat::Text => registry.with(fmt.with_filter(filter)).init(),
+        simpul::config::log::LogFormat::Json => registry
+            .with(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_filter(filter),
+            )
             .init(),
     }
+    tracer
 }
 
 async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -307,7 +345,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     // Unreachable sources were logged and marked DOWN when the state started.
-    simpul::server::serve(state, addr)
+    let env: simpul::server::reload::Env = Arc::new(simpul::config::env::process_env);
+    let gateway = simpul::server::reload::Gateway::new(state, &args.dir, env);
+    simpul::server::serve(gateway, addr)
         .await
         .with_context(|| format!("serving on {addr}"))?;
     Ok(ExitCode::SUCCESS)

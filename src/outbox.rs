@@ -172,9 +172,16 @@ fn parts(
     Ok((field, binding, store))
 }
 
-/// Delivers kept calls until the runtime ends: every 500 ms, and at once when this
-/// process keeps one.
-pub fn spawn(engine: &Arc<Engine>) {
+/// Delivers kept calls until `retired` completes (a reload replaced this model) or the
+/// runtime ends: every 500 ms, and at once when this process keeps one. `first`: the
+/// process's first loop, which releases the leases a previous run of it left (on SQLite,
+/// where this process is the only deliverer); a reload's loop must not, as the last
+/// model's deliveries may still be in flight.
+pub fn spawn(
+    engine: &Arc<Engine>,
+    first: bool,
+    retired: impl Future<Output = ()> + Send + 'static,
+) {
     let Some(store) = engine.state.clone() else {
         return;
     };
@@ -183,7 +190,7 @@ pub fn spawn(engine: &Arc<Engine>) {
     }
     let engine = engine.clone();
     tokio::spawn(async move {
-        if let Err(e) = store.release_outbox().await {
+        if first && let Err(e) = store.release_outbox().await {
             tracing::warn!(error = %e, "outbox leases not released");
         }
         let lease_ms = lease_ms(&engine);
@@ -192,7 +199,7 @@ pub fn spawn(engine: &Arc<Engine>) {
             let (engine, store) = (engine.clone(), store.clone());
             async move { deliver(&engine, &store, row).await }
         };
-        crate::state::pump::pump("outbox", store.outbox_queued(), claim, deliver).await;
+        crate::state::pump::pump("outbox", store.outbox_queued(), claim, deliver, retired).await;
     });
 }
 

@@ -57,7 +57,9 @@ pub async fn validate(
         .collect()
 }
 
-/// Starts the evaluator and the source watcher of `app`, when it has rules.
+/// Starts the evaluator, the webhook deliveries and the source watcher of `app`, when it
+/// has rules. Each stops where it waits once `app` is retired by a reload (the evaluator
+/// between two rules, letting go of its lock), so one process runs one of each.
 pub fn spawn(app: &AppState) {
     let Some(alerts) = app.engine.alerts.clone() else {
         return;
@@ -72,22 +74,39 @@ pub fn spawn(app: &AppState) {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
-    alerts.store.spawn_deliveries(
+    alerts.store.spawn_deliveries_until(
         client,
         Arc::new(secrets),
         app.engine.blueprint.state.webhook_max_tries,
+        app.retired(),
     );
-    tokio::spawn(watch_sources(app.clone(), alerts.clone()));
-    tokio::spawn(evaluate_forever(app.clone(), alerts));
+    let (retired, watched) = (app.retired(), app.retired());
+    let watcher = watch_sources(app.clone(), alerts.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            () = watcher => {}
+            () = watched => {}
+        }
+    });
+    tokio::spawn(evaluate_forever(app.clone(), alerts, retired));
 }
 
-async fn evaluate_forever(app: AppState, alerts: Arc<Alerts>) {
+async fn evaluate_forever(
+    app: AppState,
+    alerts: Arc<Alerts>,
+    retired: impl Future<Output = ()> + Send,
+) {
+    let mut retired = std::pin::pin!(retired);
     let mut leader = None;
     let mut due: Vec<Instant> = alerts.rules.iter().map(|_| Instant::now()).collect();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            // Dropping `leader` lets the next model's evaluator take the lock.
+            () = &mut retired => return,
+        }
         match &mut leader {
             None => match alerts.store.try_lead().await {
                 Ok(Some(l)) => {

@@ -38,6 +38,8 @@ pub struct Blueprint {
     pub outboxes: Vec<OutboxField>,
     /// `[dashboard]`: the page served at `/` and its persisted operations.
     pub dashboard: Option<Arc<crate::config::Dashboard>>,
+    /// `[reload]`: whether the running gateway watches the deployment's files.
+    pub reload: settings::ReloadSettings,
 }
 
 /// A mutation field whose calls go through the outbox (`@outbox` beside its binding).
@@ -219,7 +221,12 @@ pub enum Lookup {
 /// One bound field: which connector, what call, how it batches.
 #[derive(Debug)]
 pub struct Binding {
+    /// Its index in this blueprint's `bindings`.
     pub id: usize,
+    /// Unique in the process: what values derived from answers are keyed by
+    /// (`connectors::derived`), since cached answers outlive a blueprint on a reload and
+    /// `id` may name another binding in the next one.
+    pub uid: usize,
     /// "Type.field", used in logs, cache keys and invalidation.
     pub name: String,
     pub connector: usize,

@@ -173,6 +173,22 @@ impl Limits {
 /// What one upstream answer may weigh unless its connector says otherwise.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 << 20;
 
+/// `[reload]`: see `config::ReloadFile`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReloadSettings {
+    pub watch: bool,
+    pub debounce: std::time::Duration,
+}
+
+impl Default for ReloadSettings {
+    fn default() -> Self {
+        ReloadSettings {
+            watch: true,
+            debounce: std::time::Duration::from_millis(300),
+        }
+    }
+}
+
 /// `[state]` and `[rules]` as the running gateway reads them.
 #[derive(Clone, Debug, Default)]
 pub struct StateSettings {

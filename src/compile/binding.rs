@@ -148,6 +148,7 @@ impl Cx<'_> {
         self.bindings.push(Arc::new(Binding {
             places,
             id,
+            uid: NEXT_BINDING.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: format!("{}.{}", f.owner, f.field),
             connector,
             operation,
@@ -447,6 +448,9 @@ fn position_in(at: &Positioned<ConstValue>, text: &str, offset: usize) -> (usize
         ),
     }
 }
+
+/// Binding uids: unique across every blueprint the process compiles (reloads included).
+static NEXT_BINDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 #[cfg(test)]
 mod tests {

@@ -78,6 +78,7 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
             listen: gateway.listen,
             cache: gateway.cache,
             admin_token: gateway.admin_token,
+            reload: gateway.reload,
         },
     );
     match blueprint {

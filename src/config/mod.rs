@@ -9,9 +9,11 @@ mod connector;
 pub mod dashboard;
 mod limits;
 pub mod log;
+mod reload;
 pub mod schema;
 mod security;
 mod state;
+pub mod telemetry;
 
 pub use crate::blueprint::settings::{
     CachePolicy, CacheSettings, ConnectorConfig, ConnectorKind, CsvFormat,
@@ -24,6 +26,7 @@ pub use auth::{AuthFile, AuthSettings, check_jwt_secret};
 pub use connector::{load_connector, load_connectors, toml_files};
 pub use dashboard::{Dashboard, DashboardFile};
 pub use limits::LimitsFile;
+pub use reload::ReloadFile;
 pub use security::{Rate, Security, SecurityFile, parse_rate};
 
 use std::collections::BTreeMap;
@@ -75,6 +78,12 @@ pub struct GatewayFile {
     /// `[log]`: how the log is written.
     #[serde(default)]
     pub log: log::LogFile,
+    /// `[telemetry]`: where traces are exported (OpenTelemetry, OTLP/HTTP).
+    #[serde(default)]
+    pub telemetry: telemetry::TelemetryFile,
+    /// `[reload]`: picking up edits of the deployment without a restart.
+    #[serde(default)]
+    pub reload: ReloadFile,
 }
 
 /// `[cache]` in simpul.toml: the shared cache of every binding.
@@ -253,6 +262,7 @@ pub struct GatewayConfig {
     pub state: crate::blueprint::settings::StateSettings,
     /// The page at `/`, read whole at startup.
     pub dashboard: Option<std::sync::Arc<Dashboard>>,
+    pub reload: crate::blueprint::settings::ReloadSettings,
 }
 
 /// "256MiB", "64MB", "1GiB", "1048576".
@@ -360,6 +370,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         issuer: parsed.auth.issuer.as_deref().map(expand),
         audience: parsed.auth.audience.as_deref().map(expand),
         leeway: parsed.auth.leeway.as_deref().map(expand),
+        metrics_token: parsed.auth.metrics_token.as_deref().map(expand),
     };
     // A section's problems, each at the section's header.
     let mut section = |header: &str, problems: Vec<String>| {
@@ -377,6 +388,10 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
     if let Some(Err(e)) = parsed.log.format.as_deref().map(log::LogFormat::parse) {
         section("[log]", vec![e]);
     }
+    let telemetry = parsed.telemetry.problems();
+    if !telemetry.is_empty() {
+        section("[telemetry]", telemetry);
+    }
     let security = parsed.security.check(dir).unwrap_or_else(|problems| {
         section("[security", problems);
         Security::default()
@@ -384,6 +399,10 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
     let dashboard = parsed.dashboard.load(dir).unwrap_or_else(|problems| {
         section("[dashboard", problems);
         None
+    });
+    let reload = parsed.reload.settings().unwrap_or_else(|e| {
+        section("[reload]", vec![e]);
+        crate::blueprint::settings::ReloadSettings::default()
     });
     let state = state::settings(
         &parsed.state,
@@ -393,6 +412,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         &mut |p| diags.push(Diagnostic::new(file, 1, 1, p)),
     );
     GatewayConfig {
+        reload,
         dashboard: dashboard.map(std::sync::Arc::new),
         state,
         auth,

@@ -1,4 +1,5 @@
-//! The HTTP surface: `/graphql` (POST, GET, GraphiQL), the dashboard at `/`, `/healthz`, `/readyz`.
+//! The HTTP surface: `/graphql` (POST, GET, GraphiQL), the dashboard at `/`, `/healthz`,
+//! `/readyz`, `/metrics`; `reload` swaps the model it serves while it runs.
 
 mod admin;
 mod assets;
@@ -7,11 +8,13 @@ mod graphql;
 mod http;
 mod limits;
 mod live;
+mod metrics;
 mod multipart;
 mod operation;
 mod overload;
 mod persisted;
 pub(crate) mod rate;
+pub mod reload;
 mod request_id;
 mod sse;
 mod subscribe;
@@ -33,7 +36,8 @@ use crate::connectors::Source;
 use crate::resolve::Engine;
 
 /// Everything a request handler needs; one reference count to clone per request (every
-/// request clones its state).
+/// request clones its state). One per model: a reload builds the next one aside and swaps
+/// it in (`reload`); a request keeps the one it started with to its end.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
@@ -62,7 +66,13 @@ pub struct Shared {
     /// Requests in progress, at most `[limits] max_in_flight`.
     in_progress: overload::InProgress,
     /// Websockets and SSE responses: at most `[limits] max_live_connections`, ended on drain.
-    live: live::Live,
+    live: Arc<live::Live>,
+    /// 1 for the model the process started with, one more for each reload.
+    pub generation: u64,
+    /// The process's reloads (counts, the last one's outcome), handed from model to model.
+    pub reloads: Arc<reload::Status>,
+    /// True once a reload replaced this model: its background tasks stop.
+    retire: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -104,29 +114,62 @@ pub fn views(blueprint: &Blueprint) -> Vec<View> {
 }
 
 impl AppState {
-    /// Builds every source of `blueprint`, probes each database once, and builds the schema.
+    /// Builds every source of `blueprint`, probes each database once, builds the schema and
+    /// starts the background tasks (alert evaluation, outbox delivery).
     pub async fn start(blueprint: Blueprint, dir: &Path) -> Result<AppState, String> {
-        let blueprint = Arc::new(blueprint);
+        let app = AppState::assemble(Arc::new(blueprint), dir, None).await?;
+        app.begin(true);
+        Ok(app)
+    }
+
+    /// The model of `blueprint`, background tasks not started. After `previous` (a reload),
+    /// what did not change is taken over from it (`reload::Carried`): sources whose settings
+    /// are equal, the binding cache, the state store, the bounds on requests and streams.
+    pub(crate) async fn assemble(
+        blueprint: Arc<Blueprint>,
+        dir: &Path,
+        previous: Option<&AppState>,
+    ) -> Result<AppState, String> {
+        let carried = reload::Carried::from(previous, &blueprint);
         let mut sources = Vec::with_capacity(blueprint.connectors.len());
+        let mut built = Vec::new();
         for c in &blueprint.connectors {
-            sources.push(Arc::new(Source::build(c.clone(), dir).await?));
+            match carried.source(c) {
+                Some(kept) => sources.push(kept),
+                None => {
+                    let source = Arc::new(Source::build(c.clone(), dir).await?);
+                    built.push(source.clone());
+                    sources.push(source);
+                }
+            }
         }
         // All at once: startup waits for one connector timeout at most. A source that is
         // down does not stop the gateway; it is DOWN from the first request.
-        futures::future::join_all(sources.iter().map(|s| s.probe_at_start())).await;
-        let cache = crate::cache::Cache::new(&blueprint.cache).await;
+        futures::future::join_all(built.iter().map(|s| s.probe_at_start())).await;
+        let cache = match carried.cache() {
+            Some(kept) => kept,
+            None => crate::cache::Cache::new(&blueprint.cache).await,
+        };
         let state = match blueprint.rules.is_empty() && blueprint.outboxes.is_empty() {
             true => None,
-            false => Some(
-                crate::state::StateStore::open_in(&blueprint.state.url, dir)
-                    .await
-                    .map_err(|e| format!("[state]: {e}"))?,
-            ),
+            false => match carried.store() {
+                Some(kept) => Some(kept),
+                None => Some(
+                    crate::state::StateStore::open_in(&blueprint.state.url, dir)
+                        .await
+                        .map_err(|e| format!("[state]: {e}"))?,
+                ),
+            },
         };
         // With the store come the alerts (a write given up on raises one, even without rules).
-        let alerts = state
-            .clone()
-            .map(|store| Arc::new(crate::alerts::Alerts::new(store, blueprint.rules.clone())));
+        let alerts = state.clone().map(|store| {
+            let mut alerts = crate::alerts::Alerts::new(store, blueprint.rules.clone());
+            // Subscribers of `sourceStatusChanged` opened on the last model keep hearing.
+            if let Some(events) = carried.source_events() {
+                alerts.sources = events;
+            }
+            Arc::new(alerts)
+        });
         let engine = Arc::new(Engine::new(blueprint, sources, cache, alerts, state));
         let views = views(&engine.blueprint);
         // The plan budget is shared by every view, PUBLIC included.
@@ -166,9 +209,17 @@ impl AppState {
             .map(|op| (op.id.clone(), op.text.clone()))
             .collect();
         let persisted = persisted::Persisted::new(&engine.blueprint.security, &shipped);
-        let in_progress = overload::InProgress::new(engine.blueprint.limits.max_in_flight);
-        let live = live::Live::new(engine.blueprint.limits.max_live_connections);
-        let app = AppState(Arc::new(Shared {
+        // The bounds count the whole process: requests and streams of every model.
+        let (in_progress, live) = match previous {
+            Some(p) => (p.in_progress.clone(), p.live.clone()),
+            None => (
+                overload::InProgress::new(engine.blueprint.limits.max_in_flight),
+                Arc::new(live::Live::new(
+                    engine.blueprint.limits.max_live_connections,
+                )),
+            ),
+        };
+        Ok(AppState(Arc::new(Shared {
             engine,
             responses,
             public,
@@ -178,10 +229,30 @@ impl AppState {
             persisted,
             in_progress,
             live,
-        }));
-        crate::alerts::run::spawn(&app);
-        crate::outbox::spawn(&app.engine);
-        Ok(app)
+            generation: previous.map_or(1, |p| p.generation + 1),
+            reloads: previous.map_or_else(Default::default, |p| p.reloads.clone()),
+            retire: tokio::sync::watch::Sender::new(false),
+        })))
+    }
+
+    /// Starts the model's background tasks. `first`: the process's first model (its outbox
+    /// loop releases what a previous run of the process leased).
+    pub(crate) fn begin(&self, first: bool) {
+        crate::alerts::run::spawn(self);
+        crate::outbox::spawn(&self.engine, first, self.retired());
+    }
+
+    /// Completes once a reload replaced this model (at once if it already did).
+    pub fn retired(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut retire = self.retire.subscribe();
+        async move {
+            let _ = retire.wait_for(|r| *r).await;
+        }
+    }
+
+    /// Stops this model's background tasks; requests and streams on it run to their end.
+    pub(crate) fn retire(&self) {
+        self.retire.send_replace(true);
     }
 }
 
@@ -202,6 +273,8 @@ pub fn router(state: AppState) -> Router {
             body_limits,
             overload::body_limit,
         ))
+        // Outside both: a request they refuse is counted too.
+        .layer(axum::middleware::from_fn(metrics::observe))
         .layer(cors);
     Router::new()
         .merge(graphql)
@@ -210,6 +283,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/graphiql/{file}", get(assets::graphiql_asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .route(
             "/admin/cache/invalidate",
             axum::routing::post(admin::invalidate),
@@ -251,6 +325,7 @@ fn cors(security: &crate::config::Security) -> tower_http::cors::CorsLayer {
 
 /// Ready once the schema is built. Sources being down does not make the gateway unready:
 /// it can still answer other fields; their state is reported here.
+/// Also says which model serves (`generation`) and how reloads went.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let sources: Vec<_> = state
         .engine
@@ -258,19 +333,30 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         .iter()
         .map(|s| s.health_json())
         .collect();
-    axum::Json(json!({ "status": "ready", "sources": sources }))
+    axum::Json(json!({
+        "status": "ready",
+        "generation": state.generation,
+        "reloads": state.reloads.json(),
+        "sources": sources,
+    }))
 }
 
-/// Serves until ctrl-c or SIGTERM; then stops accepting, lets requests in progress finish
-/// for up to `[limits] shutdown_grace`, and exits.
-pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
+/// Serves until ctrl-c or SIGTERM, reloading on `SIGHUP` and file changes (`reload`); then
+/// stops accepting, lets requests in progress finish for up to `[limits] shutdown_grace`,
+/// and exits.
+pub async fn serve(gateway: reload::Gateway, addr: SocketAddr) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "simpul listening");
+    let state = gateway.current();
     let grace = state.engine.blueprint.limits.shutdown_grace;
+    gateway.watch();
+    // Every model shares one `Live`: draining it ends the streams of old models too.
     let draining = state.clone();
     axum::serve(
         listener,
-        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        gateway
+            .service()
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown().await;

@@ -17,10 +17,17 @@ const IN_FLIGHT: usize = 16;
 /// Claim failures (the store unreachable) logged at most this often; it retries every poll.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Runs until the runtime ends: `claim(n)` takes up to `n` due rows, `deliver(row)` sends
-/// and settles one, `queued` wakes the loop. `what` names the queue in logs.
-pub async fn pump<R, C, CF, D, DF>(what: &'static str, queued: &Notify, claim: C, deliver: D)
-where
+/// Runs until `retired` completes (the model it belongs to was replaced by a reload) or
+/// the runtime ends: `claim(n)` takes up to `n` due rows, `deliver(row)` sends and settles
+/// one, `queued` wakes the loop. `what` names the queue in logs. It stops only where it
+/// waits, never inside a claim; deliveries in flight finish in their own tasks.
+pub async fn pump<R, C, CF, D, DF>(
+    what: &'static str,
+    queued: &Notify,
+    claim: C,
+    deliver: D,
+    retired: impl Future<Output = ()>,
+) where
     R: Send + 'static,
     C: Fn(usize) -> CF,
     CF: Future<Output = Result<Vec<R>, String>>,
@@ -29,6 +36,7 @@ where
 {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut logged: Option<Instant> = None;
+    let mut retired = std::pin::pin!(retired);
     loop {
         let free = slots.available_permits();
         let mut full = false;
@@ -58,12 +66,16 @@ where
         }
         if full {
             // More may be due: go again as soon as a delivery finishes.
-            let _ = slots.acquire().await;
+            tokio::select! {
+                _ = slots.acquire() => {}
+                () = &mut retired => return,
+            }
             continue;
         }
         tokio::select! {
             () = queued.notified() => {}
             () = tokio::time::sleep(POLL) => {}
+            () = &mut retired => return,
         }
     }
 }

@@ -100,6 +100,18 @@ impl StateStore {
         secrets: Arc<HashMap<String, String>>,
         max_tries: u32,
     ) -> JoinHandle<()> {
+        self.spawn_deliveries_until(client, secrets, max_tries, std::future::pending())
+    }
+
+    /// `spawn_deliveries` until `retired` completes: the loop of a model a reload replaced
+    /// stops where it waits, and the next model's loop takes over.
+    pub fn spawn_deliveries_until(
+        &self,
+        client: reqwest::Client,
+        secrets: Arc<HashMap<String, String>>,
+        max_tries: u32,
+        retired: impl Future<Output = ()> + Send + 'static,
+    ) -> JoinHandle<()> {
         let store = self.clone();
         let max_tries = i64::from(max_tries.max(1));
         tokio::spawn(async move {
@@ -120,7 +132,7 @@ impl StateStore {
                         .await;
                 }
             };
-            super::pump::pump("webhooks", &store.inner.enqueued, claim, deliver).await;
+            super::pump::pump("webhooks", &store.inner.enqueued, claim, deliver, retired).await;
         })
     }
 }

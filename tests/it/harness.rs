@@ -11,8 +11,10 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+mod instances;
 pub mod live;
 mod logs;
+pub use instances::{Instance, ScratchDatabase};
 pub use logs::{capture_logs, logged};
 
 pub fn repo_root() -> PathBuf {
@@ -23,6 +25,39 @@ pub fn repo_root() -> PathBuf {
 pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,
+}
+
+/// `dir` compiled with `env` as the only environment variables (and a state store of its
+/// own), started; the environment as the gateway looks it up.
+async fn start(
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (simpul::server::AppState, HashMap<String, String>) {
+    simpul::install_crypto();
+    let mut env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    // Each app its own alert store: tests must not share (or leave) the deployment's.
+    env.entry("SIMPUL_STATE_URL".into())
+        .or_insert_with(|| format!("sqlite://{}", fresh_state_file().display()));
+    let lookup = |name: &str| env.get(name).cloned();
+    let blueprint = match simpul::compile::compile_dir_with_env(dir, &lookup) {
+        Ok(bp) => bp,
+        Err(diags) => panic!(
+            "deployment {} does not compile:\n{}",
+            dir.display(),
+            diags
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    };
+    let state = simpul::server::AppState::start(blueprint, dir)
+        .await
+        .expect("start");
+    (state, env)
 }
 
 /// A new SQLite file for one app's alerts, in one temporary folder per test run.
@@ -37,37 +72,31 @@ pub fn fresh_state_file() -> std::path::PathBuf {
 impl TestApp {
     /// Compiles and serves `dir` with `env` as the only environment variables.
     pub async fn spawn(dir: &Path, env: &[(&str, &str)]) -> TestApp {
-        simpul::install_crypto();
-        let mut env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        // Each app its own alert store: tests must not share (or leave) the deployment's.
-        env.entry("SIMPUL_STATE_URL".into())
-            .or_insert_with(|| format!("sqlite://{}", fresh_state_file().display()));
-        let lookup = move |name: &str| env.get(name).cloned();
-        let blueprint = match simpul::compile::compile_dir_with_env(dir, &lookup) {
-            Ok(bp) => bp,
-            Err(diags) => panic!(
-                "deployment {} does not compile:\n{}",
-                dir.display(),
-                diags
-                    .iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        };
-        let state = simpul::server::AppState::start(blueprint, dir)
-            .await
-            .expect("start");
+        let (state, _) = start(dir, env).await;
+        TestApp::serve(simpul::server::router(state)).await
+    }
+
+    /// As `spawn`, reloading on changes of `dir`'s files (and `SIGHUP`) as `serve` does,
+    /// with the same environment at every reload.
+    pub async fn spawn_reloading(
+        dir: &Path,
+        env: &[(&str, &str)],
+    ) -> (TestApp, simpul::server::reload::Gateway) {
+        let (state, env) = start(dir, env).await;
+        let lookup: simpul::server::reload::Env =
+            Arc::new(move |name: &str| env.get(name).cloned());
+        let gateway = simpul::server::reload::Gateway::new(state, dir, lookup);
+        gateway.watch();
+        (TestApp::serve(gateway.service()).await, gateway)
+    }
+
+    async fn serve(router: axum::Router) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
-            let app = simpul::server::router(state)
-                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(listener, app).await;
         });
         TestApp {
@@ -146,6 +175,8 @@ pub fn redact(mut v: Value) -> Value {
 pub struct Upstream {
     pub url: String,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The `traceparent` header of each request that had one, in order.
+    pub traceparents: Arc<Mutex<Vec<String>>>,
     pub hits: Arc<AtomicUsize>,
     pub delay_ms: Arc<AtomicU64>,
     pub fail: Arc<AtomicBool>,
@@ -157,6 +188,7 @@ impl Upstream {
         let up = Upstream {
             url: String::new(),
             log: Default::default(),
+            traceparents: Default::default(),
             hits: Default::default(),
             delay_ms: Default::default(),
             fail: Default::default(),
@@ -252,6 +284,13 @@ impl Upstream {
             .unwrap_or_default();
         self.hits.fetch_add(1, Ordering::SeqCst);
         self.log.lock().expect("log").push(target.clone());
+        if let Some(t) = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.traceparents.lock().expect("log").push(t.to_string());
+        }
         let delay = self.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -388,6 +427,10 @@ pub enum Backend {
 pub fn pg_url() -> String {
     std::env::var("SIMPUL_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("SIMPUL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 pub fn mysql_url() -> String {
