@@ -66,6 +66,13 @@ have node || missing+=(nodejs)
 have npm || missing+=(npm)
 # Debian's Chromium runs the dashboard's and GraphiQL's browser tests (tests/browser).
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+# The deploy/ checks (tests/deploy): a Python venv for their pinned tools, and Podman with
+# runc and mmdebstrap to build the image on a Debian base made here.
+have python3 || missing+=(python3)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+have podman || missing+=(podman)
+have runc || missing+=(runc)
+have mmdebstrap || missing+=(mmdebstrap)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

