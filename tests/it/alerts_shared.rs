@@ -11,60 +11,19 @@ use serde_json::{Value, json};
 
 use crate::alerts::{SECRET as JWT_SECRET, staff_token};
 use crate::harness::live::{sse, ws_connect};
-use crate::harness::{TestApp, Upstream, pg_url, repo_root};
+use crate::harness::{Instance, ScratchDatabase, TestApp, Upstream, repo_root};
 
 const SECRET: &str = "hook-secret-for-the-test";
 
-/// A gateway in a runtime of its own, stopped (as if killed) by dropping it.
-struct Instance {
-    url: String,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+fn deployment() -> std::path::PathBuf {
+    repo_root().join("tests/alerts/shared")
 }
 
-impl Instance {
-    fn start(env: Vec<(String, String)>) -> Instance {
-        let (url_tx, url_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(async move {
-                let env: Vec<(&str, &str)> =
-                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                let app = TestApp::spawn(&repo_root().join("tests/alerts/shared"), &env).await;
-                url_tx.send(app.url.clone()).expect("url");
-                let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
-            });
-        });
-        let url = url_rx.recv().expect("instance started");
-        Instance {
-            url,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    async fn alerts(&self) -> Value {
-        let body: Value = reqwest::Client::new()
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": "{ alerts { id key status message } }" }))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
-        body["data"]["alerts"].clone()
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+async fn alerts(instance: &Instance) -> Value {
+    let body = instance
+        .post(None, "{ alerts { id key status message } }", Value::Null)
+        .await;
+    body["data"]["alerts"].clone()
 }
 
 /// What the webhook receiver got: (delivery id, signature, body).
@@ -100,7 +59,7 @@ async fn receive(port: u16, got: Received) {
 
 /// The id of the open alert of `key` on `instance`.
 async fn on_a_alert_with_key(instance: &Instance, key: &str) -> String {
-    let alerts = instance.alerts().await;
+    let alerts = alerts(instance).await;
     alerts
         .as_array()
         .and_then(|l| l.iter().find(|a| a["key"] == key && a["status"] == "OPEN"))
@@ -114,7 +73,7 @@ async fn a_source_going_down_and_back_is_pushed_to_subscribers() {
     let upstream = Upstream::start().await;
     let url = upstream.url.clone();
     let app = TestApp::spawn(
-        &repo_root().join("tests/alerts/shared"),
+        &deployment(),
         &[
             ("BLOG_URL", &url),
             ("HOOK_URL", "http://127.0.0.1:9/hook"),
@@ -155,16 +114,8 @@ async fn a_source_going_down_and_back_is_pushed_to_subscribers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
     // A database of its own, dropped at the end.
-    let admin = sqlx::PgPool::connect(&pg_url()).await.expect("postgres");
-    let db = format!("simpul_alerts_{}", std::process::id());
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
-        .execute(&admin)
-        .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    let state = format!("{}/{db}", pg_url().rsplit_once('/').unwrap().0);
+    let db = ScratchDatabase::create(&format!("simpul_alerts_{}", std::process::id())).await;
+    let state = db.url.clone();
 
     let upstream = Upstream::start().await;
     // The receiver's port, closed until later: the first deliveries are refused.
@@ -184,14 +135,14 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
         ("SIMPUL_JWT_SECRET".to_string(), JWT_SECRET.to_string()),
     ];
 
-    let a = Instance::start(env.clone());
+    let a = Instance::start(&deployment(), env.clone());
     for _ in 0..100 {
         if upstream.calls() > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let b = Instance::start(env.clone());
+    let b = Instance::start(&deployment(), env.clone());
 
     // One evaluator: about one call a second, not two.
     upstream.reset();
@@ -203,7 +154,7 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
     );
 
     // Both serve the same three alerts.
-    let (on_a, on_b) = (a.alerts().await, b.alerts().await);
+    let (on_a, on_b) = (alerts(&a).await, alerts(&b).await);
     assert_eq!(on_a.as_array().map(Vec::len), Some(3), "{on_a}");
     assert_eq!(on_a, on_b);
 
@@ -281,7 +232,7 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
         "evaluation moved: {} calls",
         upstream.calls()
     );
-    let after = b.alerts().await;
+    let after = alerts(&b).await;
     let open = after
         .as_array()
         .unwrap()
@@ -295,11 +246,4 @@ async fn two_instances_evaluate_once_hand_over_and_deliver_each_webhook_once() {
     );
 
     drop(b);
-    admin.close().await;
-    let admin = sqlx::PgPool::connect(&pg_url()).await.expect("postgres");
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await;
 }

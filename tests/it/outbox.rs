@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::alerts::{SECRET as JWT_SECRET, staff_token};
 use crate::cli;
-use crate::harness::{TestApp, capture_logs, copy_deployment, logged, pg_url, repo_root};
+use crate::harness::{ScratchDatabase, TestApp, capture_logs, copy_deployment, logged, repo_root};
 
 const SUBMIT: &str = "mutation Submit($input: ComplaintInput!) { \
                       submitComplaint(input: $input) { id status acceptedAt } }";
@@ -565,62 +565,6 @@ async fn texts_in_sqlite(path: &Path) -> Vec<String> {
     }
     db.close().await;
     texts
-}
-
-/// A PostgreSQL database of one test's own, dropped when the test ends, passed or not.
-struct ScratchDatabase {
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(name: &str) -> ScratchDatabase {
-        let admin = sqlx::PgPool::connect(&pg_url())
-            .await
-            .expect("PostgreSQL must run (scripts/services.sh)");
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&admin)
-                .await
-                .expect("a scratch database");
-        }
-        admin.close().await;
-        let admin_url = pg_url();
-        let (server, _) = admin_url.rsplit_once('/').expect("a database in the URL");
-        ScratchDatabase {
-            name: name.to_string(),
-            url: format!("{server}/{name}"),
-        }
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // A runtime of its own on a thread of its own: this runs inside the test's runtime,
-        // which cannot block on itself.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let admin = sqlx::PgPool::connect(&pg_url()).await?;
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&admin)
-                    .await?;
-                admin.close().await;
-                Ok::<_, sqlx::Error>(())
-            })
-        })
-        .join();
-        if let Ok(Err(e)) = dropped {
-            eprintln!("the scratch database {} stays: {e}", self.name);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

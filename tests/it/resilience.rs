@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, Upstream, copy_deployment, repo_root};
+use crate::harness::{TestApp, Upstream, copy_deployment, redis_url, repo_root};
 
 /// The blog deployment with `extra` settings: connector TOML lines, @cache on its bindings.
 fn blog(cache: &str, connector_extra: &str, simpul_toml: &str) -> tempfile::TempDir {
@@ -369,10 +369,6 @@ async fn a_replayed_response_never_outlives_its_entries_and_invalidation_drops_i
     let fresh = app.query(other).await;
     assert_eq!(source(&fresh, "blog")["cache"], "MISS", "{fresh}");
     assert_eq!(upstream.calls(), 3);
-}
-
-fn redis_url() -> String {
-    std::env::var("SIMPUL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 #[tokio::test(flavor = "multi_thread")]
