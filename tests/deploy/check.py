@@ -660,7 +660,8 @@ def check_image(binary, tools):
         if not base.exists():
             tools.mkdir(parents=True, exist_ok=True)
             part = base.with_suffix(".part")
-            run(["mmdebstrap", "--variant=minbase", "--quiet", "bookworm", str(part)], timeout=900)
+            # The format is named: mmdebstrap guesses it from the suffix, and ".part" means a directory.
+            run(["mmdebstrap", "--variant=minbase", "--format=tar", "--quiet", "bookworm", str(part)], timeout=900)
             part.rename(base)
         run(PODMAN + ["import", str(base), tag], timeout=300)
     with tempfile.TemporaryDirectory(prefix="simpul-image-") as tmp:
