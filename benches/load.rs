@@ -30,6 +30,9 @@
 //! `--no-response-cache` turns the whole-response cache off (`[cache] response = false`) in
 //! every deployment, to measure what the engine costs when no answer is replayed.
 //!
+//! `--otlp` sets `OTEL_EXPORTER_OTLP_ENDPOINT` to the bench's upstream, which accepts and
+//! counts the exports: the cost of tracing every request.
+//!
 //! `--only soak` runs the soak, on a scratch copy of the repository-root deployment
 //! with an admin token: `--soak-duration` (default 2m) of the operations of queries/ over
 //! `--soak-connections` (default 64) connections, each answer checked against its
@@ -87,6 +90,8 @@ struct Options {
     starts: usize,
     baseline: bool,
     response_cache: bool,
+    /// Export traces (OTLP/HTTP) to the bench's upstream, every request sampled.
+    otlp: bool,
     wrapper: Vec<String>,
     /// The short smoke run of `cargo test --benches`.
     quick: bool,
@@ -96,7 +101,7 @@ struct Options {
 
 const USAGE: &str = "usage: cargo bench --bench load [-- --duration 10s] [--warmup 1s] \
 [--connections 100] [--only a,a2,av,ai,ain,u,b,c,d,e,f,f1k,start,soak] [--starts 5] [--no-baseline] \
-[--no-response-cache] [--simpul-wrapper \"CMD ARGS\"] [--soak-duration 2m] \
+[--no-response-cache] [--otlp] [--simpul-wrapper \"CMD ARGS\"] [--soak-duration 2m] \
 [--soak-connections 64] [--quick]";
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -148,6 +153,7 @@ impl Options {
             starts: if quick { 1 } else { 5 },
             baseline: true,
             response_cache: true,
+            otlp: false,
             wrapper: Vec::new(),
             quick,
             soak_duration: Duration::from_secs(if quick { 3 } else { 120 }),
@@ -204,6 +210,7 @@ impl Options {
                 }
                 "--no-baseline" => o.baseline = false,
                 "--no-response-cache" => o.response_cache = false,
+                "--otlp" => o.otlp = true,
                 "--simpul-wrapper" => {
                     o.wrapper = value()?.split_whitespace().map(str::to_string).collect();
                 }
@@ -833,6 +840,9 @@ impl Bench {
             .env_clear()
             .env("BLOG_URL", self.upstream.url())
             .envs(env.iter().copied());
+        if self.opts.otlp {
+            cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", self.upstream.url());
+        }
         for keep in ["PATH", "HOME"] {
             if let Some(v) = std::env::var_os(keep) {
                 cmd.env(keep, v);
@@ -1528,6 +1538,12 @@ async fn run(opts: Options) -> ExitCode {
                     .as_ref()
                     .map(|b| format!(" (baseline {} req/s)", rate(b.run.rate())))
                     .unwrap_or_default()
+            );
+        }
+        if bench.opts.otlp {
+            eprintln!(
+                "  OTLP exports received so far: {}",
+                bench.upstream.exports()
             );
         }
         outcomes.push(o);

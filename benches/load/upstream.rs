@@ -13,6 +13,7 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::FutureExt;
 use serde_json::{Value, json};
 
 pub const POSTS: u64 = 100;
@@ -62,6 +63,7 @@ struct Bodies {
 pub struct Upstream {
     pub addr: SocketAddr,
     hits: Arc<AtomicU64>,
+    exports: Arc<AtomicU64>,
 }
 
 impl Upstream {
@@ -74,11 +76,23 @@ impl Upstream {
             items: items_body(ITEMS),
             items_1k: items_body(1_000),
         });
+        let exports = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
+        let exported = exports.clone();
         let app = axum::Router::new().fallback(move |req: Request| {
+            // `--otlp` points Simpul's trace exporter here: accepted and counted apart, so
+            // the upstream's call counts stay those of the workload.
+            if req.uri().path() == "/v1/traces" {
+                exported.fetch_add(1, Ordering::Relaxed);
+                let ok = (
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    Bytes::new(),
+                );
+                return std::future::ready(ok.into_response()).left_future();
+            }
             counter.fetch_add(1, Ordering::Relaxed);
             let bodies = bodies.clone();
-            async move { handle(&bodies, req) }
+            async move { handle(&bodies, req) }.right_future()
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -87,7 +101,11 @@ impl Upstream {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Upstream { addr, hits }
+        Upstream {
+            addr,
+            hits,
+            exports,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -97,6 +115,11 @@ impl Upstream {
     /// Requests answered so far.
     pub fn calls(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    /// OTLP trace exports received so far (`--otlp`).
+    pub fn exports(&self) -> u64 {
+        self.exports.load(Ordering::Relaxed)
     }
 }
 
