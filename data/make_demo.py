@@ -678,35 +678,75 @@ write_csv("opd/disparbud/visit_totals.csv",
             "source_url": VIVA},
            {"event": "Nataru 2024", "year": 2024, "destinations_counted": 18, "visitors": 75376, "demo": 0,
             "source_url": VIVA}])
+# The eight national WBTb items (Warisan Budaya Takbenda Indonesia) with the year each was
+# designated where a source states it, and the arts performed at them. Sources per row.
+WBTB = "Warisan Budaya Takbenda Indonesia"
 traditions = [
     {"id": "larung_sembonyo", "sort_order": 1, "name": "Larung Sembonyo", "kind": "CEREMONY",
      "district_code": W, "village_code": None, "javanese_month": "Selo", "pasaran_day": None,
-     "first_held": 1985, "heritage_status": None, "custodian": "Nelayan Prigi",
+     "first_held": 1985, "heritage_status": WBTB, "heritage_year": None, "custodian": "Nelayan Prigi",
      "description": "Labuh laut nelayan Prigi setiap bulan Selo: kirab hasil bumi, tumpeng agung dan "
                     "pengantin, dilarung sekitar 2 mil dari TPI Prigi; mengenang Raden Tumenggung Yudho "
-                    "Negoro membuka Prigi. Dimeriahkan tayub dan jaranan.",
-     "source_url": "https://jawatimuran.disperpusip.jatimprov.go.id/2012/03/01/larung-sembonyo/"},
+                    "Negoro membuka Prigi. Dimeriahkan tayub dan jaranan. Diakui sebagai WBTb sebelum 2019 "
+                    "(tahun penetapan tidak disebut sumbernya).",
+     "source_url": "https://jawatimuran.disperpusip.jatimprov.go.id/2012/03/01/larung-sembonyo/ ; "
+                   "https://faktualnews.co/2019/01/21/disparbud-trenggalek-ajukan-tiga-warisan-budaya-tak-benda/119348"},
     {"id": "nyadran_dam_bagong", "sort_order": 2, "name": "Nyadran Bersih Dam Bagong", "kind": "CEREMONY",
-     "district_code": TOWN, "village_code": "35.03.11.1003", "javanese_month": "Selo", "pasaran_day": "Jumat Pon",
-     "first_held": None, "heritage_status": "Warisan Budaya Takbenda Indonesia (2024)",
+     "district_code": TOWN, "village_code": "35.03.11.1003", "javanese_month": "Selo", "pasaran_day": "Jumat Kliwon",
+     "first_held": None, "heritage_status": WBTB, "heritage_year": 2024,
      "custodian": "Warga Kelurahan Ngantru",
      "description": "Penyembelihan kerbau (kerbau bule dari Desa Kerjo, Karangan); daging dibagikan, kepala, "
-                    "kaki dan kulit dilarung ke Dam Bagong untuk menghormati Ki Ageng Menak Sopal, pembangun dam.",
+                    "kaki dan kulit dilarung ke Dam Bagong untuk menghormati Ki Ageng Menak Sopal, pembangun dam. "
+                    "Upacara 2019 (19 Juli) dan 2024 (7 Juni) jatuh pada Jumat Kliwon.",
      "source_url": "https://www.bioztv.id/news/2024/06/07/cerita-dibalik-tradisi-nyadran-dam-bagong-trenggalek/"},
     {"id": "kupatan_durenan", "sort_order": 3, "name": "Kupatan Durenan", "kind": "TRADITION",
      "district_code": BY_NAME["Durenan"], "village_code": "35.03.13.2006", "javanese_month": "Sawal",
-     "pasaran_day": None, "first_held": None, "heritage_status": "Warisan Budaya Takbenda Indonesia (2024)",
+     "pasaran_day": None, "first_held": None, "heritage_status": WBTB, "heritage_year": 2024,
      "custodian": "Pondok Pesantren Babul Ulum dan warga Desa Durenan",
      "description": "Lebaran ketupat pada hari kedelapan setelah Idulfitri (8 Sawal); warga membuka rumah bagi tamu.",
      "source_url": "https://kompasiana.com/ristacheesylicious/6758ff83c925c4383b7975b2/inilah-13-karya-budaya-jawa-timur-yang-ditetapkan-sebagai-warisan-budaya-tak-benda"},
-    {"id": "tayub", "sort_order": 4, "name": "Tayub", "kind": "PERFORMING_ART", "district_code": None,
+    {"id": "lodho_ayam", "sort_order": 4, "name": "Lodho Ayam", "kind": "CULINARY",
+     "district_code": None, "village_code": None, "javanese_month": None, "pasaran_day": None,
+     "first_held": None, "heritage_status": WBTB, "heritage_year": 2016,
+     "custodian": "Perajin lodho, antara lain Kampung Lodho Desa Kerjo",
+     "description": "Ayam kampung dipanggang lalu dimasak dengan santan pedas; semula hidangan selamatan.",
+     "source_url": "https://www.melipirnews.com/2025/06/ayam-lodho-trenggalek-dari-ritual.html"},
+    {"id": "sinongkelan", "sort_order": 5, "name": "Upacara Adat Sinongkelan", "kind": "CEREMONY",
+     "district_code": BY_NAME["Tugu"], "village_code": "35.03.05.2015", "javanese_month": None,
+     "pasaran_day": None, "first_held": None, "heritage_status": WBTB, "heritage_year": 2021,
+     "custodian": "Warga Desa Prambon",
+     "description": "Bersih desa tahunan Desa Prambon sebagai syukur atas rezeki, dengan kesenian tradisional.",
+     "source_url": "https://kabartrenggalek.com/public/sinongkelan-hingga-baritan-inilah-4-warisan-budaya-trenggalek-yang-diakui-negara"},
+    {"id": "ngetung_batih", "sort_order": 6, "name": "Upacara Adat Ngetung Batih", "kind": "CEREMONY",
+     "district_code": BY_NAME["Dongko"], "village_code": "35.03.04.2007", "javanese_month": None,
+     "pasaran_day": None, "first_held": None, "heritage_status": WBTB, "heritage_year": 2023,
+     "custodian": "Masyarakat Kecamatan Dongko",
+     "description": "Takir plontang diarak dari Kantor Desa Dongko ke Kecamatan Dongko, didoakan lalu diperebutkan; "
+                    "syukur panen dan permohonan keselamatan.",
+     "source_url": "https://jatim-timur.tribunnews.com/2023/11/06/ngetung-batih-tradisi-trenggalek-yang-ditetapkan-sebagai-warisan-budaya-takbenda?page=2"},
+    {"id": "baritan", "sort_order": 7, "name": "Baritan", "kind": "TRADITION",
+     "district_code": None, "village_code": None, "javanese_month": None,
+     "pasaran_day": None, "first_held": None, "heritage_status": WBTB, "heritage_year": None,
+     "custodian": None,
+     "description": "Syukur atas hasil bumi dan doa agar terhindar dari bencana; masuk 13 karya budaya Jawa Timur "
+                    "yang ditetapkan sebagai WBTb (tahun penetapan tidak disebut sumbernya).",
+     "source_url": "https://kabartrenggalek.com/public/sinongkelan-hingga-baritan-inilah-4-warisan-budaya-trenggalek-yang-diakui-negara"},
+    {"id": "longkangan", "sort_order": 8, "name": "Ritus Pahargyan Adat Longkangan Teluk Sumbreng",
+     "kind": "CEREMONY", "district_code": BY_NAME["Munjungan"], "village_code": "35.03.02.2005",
+     "javanese_month": "Selo", "pasaran_day": None, "first_held": 1849, "heritage_status": WBTB,
+     "heritage_year": 2025, "custodian": "Nelayan dan petani Teluk Sumbreng",
+     "description": "Tumpeng agung diarak dari kantor Kecamatan Munjungan ke Pantai Blado (Desa Masaran) lalu "
+                    "dilarung ke Teluk Sumbreng; malamnya Onang-Onang Bedhil Muni. Tercatat dalam Babad Tanah "
+                    "Sumbreng sejak 1849.",
+     "source_url": "https://ragamwarta.com/2025/10/14/trenggalek-tambah-warisan-budaya-takbenda-longkangan-wbtb-ke-8"},
+    {"id": "tayub", "sort_order": 9, "name": "Tayub", "kind": "PERFORMING_ART", "district_code": None,
      "village_code": None, "javanese_month": None, "pasaran_day": None, "first_held": None,
-     "heritage_status": None, "custodian": "Paguyuban seni tayub",
+     "heritage_status": None, "heritage_year": None, "custodian": "Paguyuban seni tayub",
      "description": "Tari pergaulan; dipentaskan antara lain pada Larung Sembonyo.",
      "source_url": "https://kabartrenggalek.com/2024/05/berlangsung-setiap-tahun-cerita-di-balik-larung-sembonyo-prigi-trenggalek.html/amp"},
-    {"id": "jaranan", "sort_order": 5, "name": "Jaranan", "kind": "PERFORMING_ART", "district_code": None,
+    {"id": "jaranan", "sort_order": 10, "name": "Jaranan", "kind": "PERFORMING_ART", "district_code": None,
      "village_code": None, "javanese_month": None, "pasaran_day": None, "first_held": None,
-     "heritage_status": None, "custodian": "Paguyuban seni jaranan",
+     "heritage_status": None, "heritage_year": None, "custodian": "Paguyuban seni jaranan",
      "description": "Tari kuda kepang; dipentaskan antara lain pada Larung Sembonyo.",
      "source_url": "https://kabartrenggalek.com/2024/05/berlangsung-setiap-tahun-cerita-di-balik-larung-sembonyo-prigi-trenggalek.html/amp"},
 ]
@@ -714,14 +754,17 @@ for t in traditions:
     t["demo"] = 0
 write_csv("opd/disparbud/traditions.csv",
           ["id", "sort_order", "name", "kind", "district_code", "village_code", "javanese_month", "pasaran_day",
-           "first_held", "heritage_status", "custodian", "description", "demo", "source_url"], traditions)
+           "first_held", "heritage_status", "heritage_year", "custodian", "description", "demo", "source_url"],
+          traditions)
+# Planned and estimated dates are demo. Nyadran Dam Bagong falls on the Jumat Kliwon of
+# bulan Selo (tests/it/culture.rs computes the weekday and pasaran of every dated row).
 events = [
     ("larung_sembonyo", 2025, "2025-05-12", "Selo", None, "TPI Prigi, Watulimo", "HELD"),
-    ("nyadran_dam_bagong", 2025, "2025-05-16", "Selo", "Jumat Pon", "Dam Bagong, Kelurahan Ngantru", "HELD"),
+    ("nyadran_dam_bagong", 2025, "2025-05-23", "Selo", "Jumat Kliwon", "Dam Bagong, Kelurahan Ngantru", "HELD"),
     ("kupatan_durenan", 2025, "2025-04-07", "Sawal", None, "Desa Durenan", "HELD"),
     ("kupatan_durenan", 2026, "2026-03-27", "Sawal", None, "Desa Durenan", "PLANNED"),
     ("larung_sembonyo", 2026, "2026-05-03", "Selo", None, "TPI Prigi, Watulimo", "PLANNED"),
-    ("nyadran_dam_bagong", 2026, "2026-05-01", "Selo", "Jumat Pon", "Dam Bagong, Kelurahan Ngantru", "PLANNED"),
+    ("nyadran_dam_bagong", 2026, "2026-05-08", "Selo", "Jumat Kliwon", "Dam Bagong, Kelurahan Ngantru", "PLANNED"),
 ]
 ev_rows = []
 for i, (tid, y, dt, jm, pas, venue, status) in enumerate(sorted(events, key=lambda e: (e[2], e[0]))):

@@ -14,6 +14,7 @@ mod check;
 mod cli;
 mod complaints;
 mod conformance;
+mod culture;
 mod dashboard;
 mod deploy;
 mod execution;
