@@ -304,12 +304,17 @@ for d in DCODES:
         d1 = round(hh_q * d1_share * factor)
         rest = split(hh_q - d1, [s * rnd(0.95, 1.05) for s in BASE_SHARES[1:]])
         counts = [d1] + rest
+        # Household sizes fall with welfare (HH_SIZE), scaled so that the district's DTSEN
+        # individuals keep its Dukcapil persons-per-household: DTSEN covers at most the
+        # registered population, never more.
+        per_hh = pop[(d, (2024, 2))]["total"] / pop[(d, (2024, 2))]["households"]
+        size = [h * per_hh * sum(counts) / sum(n * h for n, h in zip(counts, HH_SIZE)) for h in HH_SIZE]
         period = "%d-Q%d" % (y, q)
         for i, n in enumerate(counts):
             decile_rows.append({"region_code": d, "level": "DISTRICT", "year": y, "quarter": q,
                                 "period": period, "decile": i + 1, "households": n,
-                                "individuals": round(n * HH_SIZE[i]), "demo": 1})
-        ind1 = round(d1 * HH_SIZE[0])
+                                "individuals": round(n * size[i]), "demo": 1})
+        ind1 = round(d1 * size[0])
         vh = split(d1, vpw)
         vi = split(ind1, [max(h, 0.01) for h in vh])
         for (c, _, _), h, n in zip(vs, vh, vi):
@@ -320,7 +325,7 @@ for d in DCODES:
         d15 = sum(counts[:5])
         program_rows.append({"region_code": d, "year": y, "quarter": q, "period": period,
                              "pkh_households": round(d14 * 0.33), "sembako_households": round(d15 * 0.42),
-                             "pbi_individuals": round(sum(round(counts[i] * HH_SIZE[i]) for i in range(5)) * 0.78),
+                             "pbi_individuals": round(sum(round(counts[i] * size[i]) for i in range(5)) * 0.78),
                              "demo": 1})
 
 dinsos = Seed("dinsos", """

@@ -51,3 +51,39 @@ async fn the_published_figures_are_served() {
     assert_eq!(rate(2025), 10.29);
     assert_eq!(rate(2018), 12.02);
 }
+
+/// DTSEN registers households, so its individuals can never outnumber the people Dukcapil
+/// counts in the district, in any quarter.
+#[tokio::test(flavor = "multi_thread")]
+async fn dtsen_never_counts_more_people_than_a_district_has() {
+    let dir = copy_deployment(&repo_root());
+    let app = TestApp::spawn(dir.path(), &[("SIMPUL_JWT_SECRET", crate::alerts::SECRET)]).await;
+    let staff = crate::alerts::staff_token("data-check");
+    let r = crate::alerts::post(
+        &app,
+        Some(&staff),
+        "{ regency { districts { name population { total } welfareDeciles { period individuals } } } }",
+    )
+    .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let districts = r["data"]["regency"]["districts"]
+        .as_array()
+        .expect("districts");
+    assert_eq!(districts.len(), 14);
+    for d in districts {
+        let population = d["population"]["total"].as_i64().expect("a population");
+        let mut by_period = std::collections::BTreeMap::<&str, i64>::new();
+        for row in d["welfareDeciles"].as_array().into_iter().flatten() {
+            let period = row["period"].as_str().expect("a period");
+            *by_period.entry(period).or_default() += row["individuals"].as_i64().expect("a count");
+        }
+        assert!(!by_period.is_empty(), "{}: DTSEN rows", d["name"]);
+        for (period, individuals) in by_period {
+            assert!(
+                individuals <= population,
+                "{} {period}: {individuals} DTSEN individuals, {population} residents",
+                d["name"]
+            );
+        }
+    }
+}
