@@ -7,15 +7,14 @@
 //! GraphiQL is the vendored 3.9 on React 18 and runs a query. Screenshots go to
 //! target/screenshots/.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::alerts::{SECRET, staff_token};
-use crate::harness::{TestApp, copy_deployment, repo_root};
+use crate::harness::{TestApp, copy_deployment, repo_root, run_bounded};
 
 /// Longer than the scripts' own watchdogs (110 s and 100 s): they report before this kills them.
 const NODE_TIMEOUT: Duration = Duration::from_secs(150);
@@ -84,41 +83,16 @@ fn run_script(script: &str, env: &[(&str, &str)]) -> Run {
         Path::new("/usr/bin/chromium").exists(),
         "no /usr/bin/chromium: scripts/services.sh installs Debian's chromium"
     );
-    let mut child = Command::new("node")
-        .arg(dir.join(script))
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join(script))
         .envs(env.iter().copied())
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run node (scripts/test.sh installs it and tests/browser's packages)");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break Some(status);
-        }
-        if started.elapsed() > NODE_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let stdout = stdout.join().expect("stdout reader");
-    let mut stderr = stderr.join().expect("stderr reader");
-    if status.is_none() {
-        stderr.push_str(&format!("\n(killed after {NODE_TIMEOUT:?})"));
-    }
+        .current_dir(&dir);
+    let ran = run_bounded(
+        cmd,
+        NODE_TIMEOUT,
+        "node (scripts/test.sh installs it and tests/browser's packages)",
+    );
+    let (stdout, stderr) = (ran.stdout, ran.stderr);
     let (mut checks, mut other) = (Vec::new(), Vec::new());
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
         match serde_json::from_str::<Value>(line) {
@@ -127,7 +101,7 @@ fn run_script(script: &str, env: &[(&str, &str)]) -> Run {
         }
     }
     Run {
-        success: status.is_some_and(|s| s.success()),
+        success: ran.success,
         checks,
         other,
         stderr,

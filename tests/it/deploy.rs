@@ -7,20 +7,15 @@
 //! the image is built on a Debian base made by mmdebstrap and its container answers
 //! /readyz; `SIMPUL_DEPLOY_IMAGE=0` leaves that part out.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{pg_url, repo_root};
+use crate::harness::{pg_url, redis_url, repo_root, run_bounded};
 
 /// The image's first build makes the Debian base (minutes); later ones reuse it.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(900);
-
-fn redis_url() -> String {
-    std::env::var("SIMPUL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
 
 /// Runs the checker, at most [`SCRIPT_TIMEOUT`]: (exited 0, its checks, its stderr).
 fn run_checker(state_url: &str) -> (bool, Vec<Value>, String) {
@@ -41,46 +36,15 @@ fn run_checker(state_url: &str) -> (bool, Vec<Value>, String) {
     if std::env::var("SIMPUL_DEPLOY_IMAGE").as_deref() != Ok("0") {
         cmd.arg("--image");
     }
-    let mut child = cmd
-        .current_dir(&root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tests/deploy/check.py");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the checker") {
-            break Some(status);
-        }
-        if started.elapsed() > SCRIPT_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let checks = stdout
-        .join()
-        .expect("stdout reader")
+    cmd.current_dir(&root);
+    let ran = run_bounded(cmd, SCRIPT_TIMEOUT, "tests/deploy/check.py");
+    let checks = ran
+        .stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v.get("check").is_some())
         .collect();
-    let mut stderr = stderr.join().expect("stderr reader");
-    if status.is_none() {
-        stderr.push_str(&format!("\n(killed after {SCRIPT_TIMEOUT:?})"));
-    }
-    (status.is_some_and(|s| s.success()), checks, stderr)
+    (ran.success, checks, ran.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread")]

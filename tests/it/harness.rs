@@ -14,8 +14,22 @@ use serde_json::{Value, json};
 mod instances;
 pub mod live;
 mod logs;
+mod process;
 pub use instances::{Instance, ScratchDatabase};
 pub use logs::{capture_logs, logged};
+pub use process::run_bounded;
+
+/// Serves `app` on a free 127.0.0.1 port for the rest of the test; returns its base URL.
+pub async fn serve_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind on 127.0.0.1");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

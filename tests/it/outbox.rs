@@ -78,13 +78,7 @@ impl Desk {
                 async move { Desk::answer(&log, fail_percent, &headers, &body) }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the desk");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = crate::harness::serve_loopback(app).await;
         Desk { url, log }
     }
 
@@ -1129,13 +1123,7 @@ async fn a_desk_that_refuses_a_complaint_outright_is_tried_once() {
             async { (StatusCode::UNPROCESSABLE_ENTITY, "category unknown here") }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let url = crate::harness::serve_loopback(app).await;
     let gateway = TestApp::spawn(&deployment(), &[("DESK_URL", &url)]).await;
     let query = "mutation { submitComplaint(input: {category: \"JALAN\", description: \"Jalan rusak\"}) { id } }";
     let text = post_as(&gateway, None, query, Value::Null).await;

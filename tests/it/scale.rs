@@ -63,13 +63,7 @@ impl Upstreams {
             let town = shared.clone();
             async move { answer(&town, req).await }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the upstreams");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let url = crate::harness::serve_loopback(app).await;
         Upstreams { url, town }
     }
 
