@@ -118,7 +118,15 @@ pub struct CacheSettings {
     /// Operations whose text is longer are planned on every request, never kept
     /// (`plan_max_text`): a flood of distinct long texts cannot fill the plan caches.
     pub plan_max_text: usize,
-    pub redis_url: Option<String>,
+    pub redis: Option<RedisSettings>,
+}
+
+/// `[cache.redis]`, read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisSettings {
+    pub url: String,
+    /// The prefix of this deployment's keys and of its invalidation channel.
+    pub namespace: String,
 }
 
 /// `[limits]`, read: see `config::LimitsFile` for what each one bounds.

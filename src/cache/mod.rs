@@ -176,7 +176,7 @@ impl Cache {
                 _ => {}
             })
             .build();
-        let l2 = settings.redis_url.as_deref().and_then(|url| match redis_l2::RedisL2::new(url) {
+        let l2 = settings.redis.as_ref().and_then(|r| match redis_l2::RedisL2::new(&r.url, &r.namespace) {
             Ok(l2) => Some(l2),
             Err(e) => {
                 tracing::error!(error = %e, "invalid [cache.redis] url; running without the shared cache");

@@ -14,8 +14,6 @@ use serde_json::Value;
 use super::{Cache, Entry};
 use crate::connectors::Fetched;
 
-const CHANNEL: &str = "simpul:invalidate";
-const PREFIX: &str = "simpul:v1:";
 const TIMEOUT: Duration = Duration::from_millis(250);
 const BACKOFF: Duration = Duration::from_secs(3);
 
@@ -43,15 +41,21 @@ fn ms(t: SystemTime) -> u64 {
 
 pub struct RedisL2 {
     client: redis::Client,
+    /// `<namespace>:v1:`, before every key.
+    prefix: String,
+    /// `<namespace>:invalidate`, where invalidations travel between instances.
+    channel: String,
     conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     down_until: Mutex<Option<Instant>>,
 }
 
 impl RedisL2 {
-    pub fn new(url: &str) -> Result<RedisL2, String> {
+    pub fn new(url: &str, namespace: &str) -> Result<RedisL2, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         Ok(RedisL2 {
             client,
+            prefix: format!("{namespace}:v1:"),
+            channel: format!("{namespace}:invalidate"),
             conn: tokio::sync::Mutex::new(None),
             down_until: Mutex::new(None),
         })
@@ -109,7 +113,7 @@ impl RedisL2 {
     pub async fn get(&self, key: &str) -> Option<(Fetched, SystemTime)> {
         let mut conn = self.connection().await?;
         let got: Result<Option<Vec<u8>>, _> =
-            match tokio::time::timeout(TIMEOUT, conn.get(format!("{PREFIX}{key}"))).await {
+            match tokio::time::timeout(TIMEOUT, conn.get(format!("{}{key}", self.prefix))).await {
                 Ok(r) => r,
                 Err(_) => {
                     self.mark_down("GET timed out");
@@ -151,8 +155,11 @@ impl RedisL2 {
             .unwrap_or_default()
             .as_millis()
             .max(1) as u64;
-        let set: Result<Result<(), _>, _> =
-            tokio::time::timeout(TIMEOUT, conn.pset_ex(format!("{PREFIX}{key}"), bytes, ttl)).await;
+        let set: Result<Result<(), _>, _> = tokio::time::timeout(
+            TIMEOUT,
+            conn.pset_ex(format!("{}{key}", self.prefix), bytes, ttl),
+        )
+        .await;
         match set {
             Ok(Ok(())) => {}
             Ok(Err(e)) => self.mark_down(e),
@@ -166,9 +173,9 @@ impl RedisL2 {
             return;
         };
         let pattern = match what {
-            Invalidation::All => format!("{PREFIX}*"),
-            Invalidation::Connector(c) => format!("{PREFIX}{c}\u{1f}*"),
-            Invalidation::Binding(b) => format!("{PREFIX}*\u{1f}{b}\u{1f}*"),
+            Invalidation::All => format!("{}*", self.prefix),
+            Invalidation::Connector(c) => format!("{}{c}\u{1f}*", self.prefix),
+            Invalidation::Binding(b) => format!("{}*\u{1f}{b}\u{1f}*", self.prefix),
         };
         let keys: Vec<String> = match conn.scan_match::<_, String>(&pattern).await {
             Ok(iter) => iter.filter_map(|k| async move { k.ok() }).collect().await,
@@ -181,12 +188,13 @@ impl RedisL2 {
             let _: Result<(), _> = conn.del(chunk).await;
         }
         let message = serde_json::to_string(what).unwrap_or_default();
-        let _: Result<(), _> = conn.publish(CHANNEL, message).await;
+        let _: Result<(), _> = conn.publish(&self.channel, message).await;
     }
 
     /// Listens for invalidations from other instances for as long as the cache lives.
     pub fn subscribe(&self, cache: Weak<Cache>) {
         let client = self.client.clone();
+        let channel = self.channel.clone();
         tokio::spawn(async move {
             loop {
                 if cache.upgrade().is_none() {
@@ -194,7 +202,7 @@ impl RedisL2 {
                 }
                 match client.get_async_pubsub().await {
                     Ok(mut pubsub) => {
-                        if pubsub.subscribe(CHANNEL).await.is_ok() {
+                        if pubsub.subscribe(&channel).await.is_ok() {
                             let mut messages = pubsub.on_message();
                             while let Some(msg) = messages.next().await {
                                 let Some(cache) = cache.upgrade() else { return };

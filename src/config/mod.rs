@@ -124,6 +124,28 @@ impl Default for GatewayCacheFile {
 pub struct RedisFile {
     /// `redis://host:port[/db]`, usually `"${env.REDIS_URL}"`.
     pub url: String,
+    /// What this deployment's keys and invalidations are named under (`simpul` by
+    /// default): deployments that share one Redis must each have their own, or they read
+    /// each other's cached rows and drop each other's entries. 1–64 of `A-Z a-z 0-9 _ - .`.
+    pub namespace: Option<String>,
+}
+
+impl RedisFile {
+    /// The namespace, checked.
+    fn namespace(&self, expand: &dyn Fn(&str) -> String) -> Result<String, String> {
+        let ns = self
+            .namespace
+            .as_deref()
+            .map(expand)
+            .unwrap_or_else(|| "simpul".into());
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        if ns.is_empty() || ns.len() > 64 || !ns.chars().all(plain) {
+            return Err(format!(
+                "namespace '{ns}' must be 1 to 64 of A-Z a-z 0-9 _ - ."
+            ));
+        }
+        Ok(ns)
+    }
 }
 
 /// `[admin]`: the admin endpoints are off unless a token is set (from the environment).
@@ -400,6 +422,16 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         section("[dashboard", problems);
         None
     });
+    let redis = parsed.cache.redis.as_ref().and_then(|r| {
+        let namespace = r
+            .namespace(&expand)
+            .map_err(|e| section("[cache.redis]", vec![e]))
+            .ok()?;
+        Some(crate::blueprint::settings::RedisSettings {
+            url: expand(&r.url),
+            namespace,
+        })
+    });
     let reload = parsed.reload.settings().unwrap_or_else(|e| {
         section("[reload]", vec![e]);
         crate::blueprint::settings::ReloadSettings::default()
@@ -422,7 +454,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
             response: parsed.cache.response,
             plan_memory,
             plan_max_text: usize::try_from(plan_max_text).unwrap_or(usize::MAX),
-            redis_url: parsed.cache.redis.as_ref().map(|r| expand(&r.url)),
+            redis,
         },
         admin_token: parsed
             .admin

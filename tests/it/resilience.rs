@@ -434,6 +434,87 @@ async fn two_gateway_processes_share_redis_and_invalidations() {
     );
 }
 
+/// Two deployments on one Redis, each with its own `namespace`: neither reads the other's
+/// entries nor hears its invalidations (without namespaces, b would HIT on what a fetched,
+/// as in the test above, and drop its entry when a invalidates).
+#[tokio::test(flavor = "multi_thread")]
+async fn deployments_in_their_own_namespace_share_a_redis_and_nothing_else() {
+    let upstream = Upstream::start().await;
+    let dir = blog(
+        r#"@cache(ttl: "1h")"#,
+        "",
+        "[cache.redis]\nurl = \"${env.REDIS_URL}\"\nnamespace = \"${env.NS}\"\n\
+         [admin]\ntoken = \"${env.ADMIN_TOKEN}\"\n",
+    );
+    let (ns_a, ns_b) = (
+        format!("test-a-{}", std::process::id()),
+        format!("test-b-{}", std::process::id()),
+    );
+    let redis = redis_url();
+    let shared = [
+        ("UPSTREAM_URL", upstream.url.as_str()),
+        ("REDIS_URL", redis.as_str()),
+        ("ADMIN_TOKEN", "t0ken"),
+    ];
+    let with = |ns| [shared.as_slice(), &[("NS", ns)]].concat();
+    let (_a, a) = crate::cli::start(dir.path(), &with(ns_a.as_str())).await;
+    let (_b, b) = crate::cli::start(dir.path(), &with(ns_b.as_str())).await;
+
+    let first = crate::cli::post(&a, POSTS).await;
+    assert_eq!(source(&first, "blog")["cache"], "MISS", "{first}");
+    assert_eq!(upstream.calls(), 2);
+    let other = crate::cli::post(&b, POSTS).await;
+    assert_eq!(other["data"], first["data"]);
+    assert_eq!(
+        source(&other, "blog")["cache"],
+        "MISS",
+        "b does not read a's entries: {other}"
+    );
+    assert_eq!(upstream.calls(), 4, "b asked the upstream itself");
+
+    let r = reqwest::Client::new()
+        .post(format!("{a}/admin/cache/invalidate"))
+        .bearer_auth("t0ken")
+        .json(&json!({ "connector": "blog" }))
+        .send()
+        .await
+        .expect("invalidate");
+    assert_eq!(r.status().as_u16(), 200);
+    // Long enough for an invalidation on a shared channel to arrive (the test above
+    // sees it within milliseconds).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let kept = crate::cli::post(&b, POSTS).await;
+    assert_eq!(
+        source(&kept, "blog")["cache"],
+        "HIT",
+        "a's invalidation does not reach b: {kept}"
+    );
+    let dropped = crate::cli::post(&a, POSTS).await;
+    assert_eq!(source(&dropped, "blog")["cache"], "MISS", "{dropped}");
+    assert_eq!(upstream.calls(), 6);
+}
+
+#[tokio::test]
+async fn a_namespace_that_is_not_a_plain_name_is_refused() {
+    simpul::install_crypto();
+    let dir = blog(
+        r#"@cache(ttl: "1h")"#,
+        "",
+        "[cache.redis]\nurl = \"redis://127.0.0.1:6379\"\nnamespace = \"two words:*\"\n",
+    );
+    let problems: Vec<String> = simpul::check::check(dir.path())
+        .await
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("simpul.toml:1:") && p.contains("namespace 'two words:*'")),
+        "{problems:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_gateway_keeps_serving_from_memory_when_redis_is_down() {
     let upstream = Upstream::start().await;

@@ -47,8 +47,7 @@ impl<'a> Carried<'a> {
     pub(crate) fn cache(&self) -> Option<Arc<Cache>> {
         let engine = self.engine()?;
         let (old, new) = (&engine.blueprint.cache, &self.next.cache);
-        (old.max_memory == new.max_memory && old.redis_url == new.redis_url)
-            .then(|| engine.cache.clone())
+        (old.max_memory == new.max_memory && old.redis == new.redis).then(|| engine.cache.clone())
     }
 
     /// The state store, when its URL is the same.
