@@ -6,13 +6,13 @@
 pub mod node;
 pub mod render;
 pub mod request;
+mod traced;
 pub mod value;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::Value;
-use tracing::Instrument;
 
 use crate::blueprint::{Binding, Blueprint, Operation};
 use crate::cache::Cache;
@@ -22,6 +22,7 @@ use crate::error::{ErrorCode, SourceError};
 use node::{Group, GroupRows, Node, get_path};
 use render::{BatchValues, Values};
 use request::{BatchIndex, ByKey, CacheState, GroupResult, RequestState};
+use traced::fetch;
 
 /// The running model: the blueprint and a live connector per `blueprint.connectors` entry.
 pub struct Engine {
@@ -171,55 +172,9 @@ async fn single(
     fetch(engine, binding, state, call, None).await
 }
 
-/// [`fetch_call`], in a span of its own when traces are exported: the connector, its kind,
-/// the binding, the batch's size, where the answer came from, the outcome and the rows.
-async fn fetch(
-    engine: &Engine,
-    binding: &Binding,
-    state: &Arc<RequestState>,
-    call: crate::connectors::Call,
-    batch: Option<usize>,
-) -> GroupResult {
-    if !crate::telemetry::enabled() {
-        return fetch_call(engine, binding, state, call).await;
-    }
-    let connector = engine.source(binding)?;
-    let span = tracing::info_span!(
-        target: crate::telemetry::TARGET,
-        "connector",
-        otel.name = %format_args!("{} {}", connector.name, binding.name),
-        otel.kind = "client",
-        otel.status_code = tracing::field::Empty,
-        simpul.connector = %connector.name,
-        simpul.connector.kind = connector.config.kind.name(),
-        simpul.binding = %binding.name,
-        simpul.batch.size = batch.and_then(|n| i64::try_from(n).ok()),
-        simpul.cache = tracing::field::Empty,
-        simpul.outcome = tracing::field::Empty,
-        simpul.rows = tracing::field::Empty,
-    );
-    let result = fetch_call(engine, binding, state, call)
-        .instrument(span.clone())
-        .await;
-    match &result {
-        Ok(group) => {
-            span.record("simpul.outcome", "ok");
-            span.record(
-                "simpul.rows",
-                i64::try_from(group.rows().len()).unwrap_or(i64::MAX),
-            );
-        }
-        Err(e) => {
-            span.record("simpul.outcome", e.code.as_str());
-            span.record("otel.status_code", "ERROR");
-        }
-    }
-    result
-}
-
 /// Runs `call` through the request memo, the cache (when the binding has a policy) and the
 /// connector's in-flight sharing.
-async fn fetch_call(
+pub(super) async fn fetch_call(
     engine: &Engine,
     binding: &Binding,
     state: &Arc<RequestState>,

@@ -45,6 +45,18 @@ fn source<'a>(r: &'a Value, name: &str) -> &'a Value {
 
 const POSTS: &str = "{ posts { id user { name } } }";
 
+/// Drops the `blog` connector's entries through the gateway at `url` (admin token `t0ken`).
+async fn invalidate_blog(url: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/admin/cache/invalidate"))
+        .bearer_auth("t0ken")
+        .json(&json!({ "connector": "blog" }))
+        .send()
+        .await
+        .expect("invalidate");
+    assert_eq!(r.status().as_u16(), 200, "invalidation of blog at {url}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_upstream_is_served_stale_to_50_clients_then_fresh_after_it_returns() {
     let upstream = Upstream::start().await;
@@ -357,15 +369,7 @@ async fn a_replayed_response_never_outlives_its_entries_and_invalidation_drops_i
     // An invalidation drops whole responses too.
     app.query(other).await;
     assert_eq!(source(&app.query(other).await, "blog")["calls"], 0);
-    let r = app
-        .client
-        .post(format!("{}/admin/cache/invalidate", app.url))
-        .bearer_auth("t0ken")
-        .json(&json!({ "connector": "blog" }))
-        .send()
-        .await
-        .expect("invalidate");
-    assert_eq!(r.status().as_u16(), 200);
+    invalidate_blog(&app.url).await;
     let fresh = app.query(other).await;
     assert_eq!(source(&fresh, "blog")["cache"], "MISS", "{fresh}");
     assert_eq!(upstream.calls(), 3);
@@ -387,17 +391,7 @@ async fn two_gateway_processes_share_redis_and_invalidations() {
     let (_a, a) = crate::cli::start(dir.path(), &env).await;
     let (_b, b) = crate::cli::start(dir.path(), &env).await;
     // Another run of this test may have left entries for this upstream's port: start clean.
-    let invalidate = |url: String| async move {
-        let r = reqwest::Client::new()
-            .post(format!("{url}/admin/cache/invalidate"))
-            .bearer_auth("t0ken")
-            .json(&json!({ "connector": "blog" }))
-            .send()
-            .await
-            .expect("invalidate");
-        assert_eq!(r.status().as_u16(), 200);
-    };
-    invalidate(a.clone()).await;
+    invalidate_blog(&a).await;
     upstream.reset();
 
     let first = crate::cli::post(&a, POSTS).await;
@@ -412,7 +406,7 @@ async fn two_gateway_processes_share_redis_and_invalidations() {
     );
     assert_eq!(upstream.calls(), 2, "no upstream call from b");
 
-    invalidate(a.clone()).await;
+    invalidate_blog(&a).await;
     let started = Instant::now();
     loop {
         let r = crate::cli::post(&b, POSTS).await;
@@ -472,14 +466,7 @@ async fn deployments_in_their_own_namespace_share_a_redis_and_nothing_else() {
     );
     assert_eq!(upstream.calls(), 4, "b asked the upstream itself");
 
-    let r = reqwest::Client::new()
-        .post(format!("{a}/admin/cache/invalidate"))
-        .bearer_auth("t0ken")
-        .json(&json!({ "connector": "blog" }))
-        .send()
-        .await
-        .expect("invalidate");
-    assert_eq!(r.status().as_u16(), 200);
+    invalidate_blog(&a).await;
     // Long enough for an invalidation on a shared channel to arrive (the test above
     // sees it within milliseconds).
     tokio::time::sleep(Duration::from_millis(500)).await;
