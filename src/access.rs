@@ -5,14 +5,25 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The tier a token claims (`tier`: `public`, `internal`, `restricted`) or `@access` names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Tier {
+    /// The least a caller reads: what an unset tier means.
+    #[default]
     Public,
     Internal,
     Restricted,
 }
 
 impl Tier {
+    /// Its name as `@access(tier:)` and `{{view.tier}}` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Public => "PUBLIC",
+            Tier::Internal => "INTERNAL",
+            Tier::Restricted => "RESTRICTED",
+        }
+    }
+
     /// Its place in per-tier tables: PUBLIC, INTERNAL, RESTRICTED.
     pub fn index(self) -> usize {
         match self {

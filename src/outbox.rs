@@ -77,6 +77,7 @@ pub async fn accept(
         parent: None,
         auth,
         outbox: Some(&sample),
+        view: crate::access::Tier::Public,
     };
     if let Err(e) = crate::resolve::render_call(engine, binding, &values) {
         return Err((e.code, e.detail.to_string()));
@@ -107,6 +108,7 @@ async fn check(
         parent: None,
         auth,
         outbox: None,
+        view: crate::access::Tier::Public,
     };
     for c in &field.checks {
         let Some(binding) = engine.blueprint.bindings.get(c.binding) else {
@@ -286,6 +288,7 @@ async fn send(
         parent: None,
         auth: &row.auth,
         outbox: Some(&outbox),
+        view: crate::access::Tier::Public,
     };
     let mut call = crate::resolve::render_call(engine, binding, &values)
         .map_err(|e| (format!("{}: {}", e.code.as_str(), e.detail), false))?;

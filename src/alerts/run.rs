@@ -170,7 +170,9 @@ async fn run_rule(app: &AppState, alerts: &Alerts, rule: &Rule) -> Result<i64, S
             .first()
             .map_or_else(String::new, |(m, _, _)| format!("query: {m}"))
     })?;
-    let request = Arc::new(RequestState::new(json!({ "sub": "simpul" })));
+    let mut request = RequestState::new(json!({ "sub": "simpul" }));
+    request.view = View::Internal.tier();
+    let request = Arc::new(request);
     let mut body = Vec::with_capacity(4096);
     let timeout = app.engine.blueprint.limits.request_timeout;
     let errors = tokio::time::timeout(

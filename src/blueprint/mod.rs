@@ -122,9 +122,8 @@ pub struct FieldDef {
     /// `@access(tier:)`: only views that [`View::reads`](crate::access::View::reads) it
     /// have the field.
     pub access: Access,
-    /// `@suppress(below: N)`: counts from 1 to N-1 are served as null to callers below
-    /// INTERNAL.
-    pub suppress_below: Option<i64>,
+    /// `@suppress`: statistical disclosure control for callers below INTERNAL.
+    pub suppress: Option<Suppress>,
     /// `@listSize(max: N)`: the most items the list holds, for the operation's estimated
     /// cost when no size argument says.
     pub list_size: Option<u64>,
@@ -287,5 +286,102 @@ pub fn named(ty: &Type) -> &str {
     match &ty.base {
         async_graphql_parser::types::BaseType::Named(n) => n.as_str(),
         async_graphql_parser::types::BaseType::List(inner) => named(inner),
+    }
+}
+
+/// `@suppress(below:, of:, when:, withheld:)`: what a caller below INTERNAL reads as null
+/// (docs/data-trust.md). The threshold rule runs here, on every row any path serves; the
+/// complementary cells are marked by the source, which sees the whole table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suppress {
+    /// Counts from 1 to `below - 1` are withheld.
+    pub below: i64,
+    /// `of:` the row column of the count this value is derived from (a rate, a mean): the
+    /// threshold applies to that count, so the value cannot rebuild it.
+    pub of: Option<String>,
+    /// `when:` the row column that marks the value a count, in tables mixing counts and
+    /// rates; without it the value always is one.
+    pub when: Option<String>,
+    /// `withheld:` the row column in which the source marks the cells it withholds so that
+    /// no suppressed cell follows from a total and its siblings.
+    pub withheld: Option<String>,
+}
+
+impl Suppress {
+    /// Whether a caller below INTERNAL reads null instead of `value`, the field's value in `row`.
+    pub fn hides(&self, row: &serde_json::Value, value: Option<&serde_json::Value>) -> bool {
+        let column = |name: &Option<String>| name.as_deref().and_then(|n| row.get(n));
+        if column(&self.withheld).is_some_and(truthy) {
+            return true;
+        }
+        if self.when.is_some() && !column(&self.when).is_some_and(truthy) {
+            return false;
+        }
+        let count = match self.of {
+            Some(_) => column(&self.of),
+            None => value,
+        };
+        count
+            .and_then(serde_json::Value::as_f64)
+            .is_some_and(|n| n >= 1.0 && n < self.below as f64)
+    }
+}
+
+/// The column that marks a row synthetic (DATA DEMO): an answer with such a row makes the
+/// response say so in `extensions.demo`, whatever the client selected.
+pub const DEMO_COLUMN: &str = "demo";
+
+/// A flag column as sources write it: true, a non-zero number, or a text other than "0".
+pub fn truthy(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty() && s != "0" && !s.eq_ignore_ascii_case("false"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Suppress;
+
+    fn rule(of: Option<&str>, when: Option<&str>, withheld: Option<&str>) -> Suppress {
+        Suppress {
+            below: 5,
+            of: of.map(Into::into),
+            when: when.map(Into::into),
+            withheld: withheld.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn the_threshold_hides_one_to_below_minus_one() {
+        let r = rule(None, None, None);
+        let row = json!({});
+        for (v, hidden) in [(0, false), (1, true), (4, true), (5, false), (40, false)] {
+            assert_eq!(r.hides(&row, Some(&json!(v))), hidden, "{v}");
+        }
+        assert!(r.hides(&row, Some(&json!(2.0))));
+        assert!(!r.hides(&row, None));
+    }
+
+    #[test]
+    fn a_rate_follows_its_count_and_a_withheld_cell_is_hidden_whatever_its_value() {
+        let rate = rule(Some("stunted"), None, Some("withheld"));
+        assert!(rate.hides(&json!({"stunted": 3}), Some(&json!(12.5))));
+        assert!(!rate.hides(&json!({"stunted": 30}), Some(&json!(2.5))));
+        assert!(rate.hides(&json!({"stunted": 30, "withheld": 1}), Some(&json!(12.5))));
+        assert!(!rate.hides(&json!({"stunted": 30, "withheld": 0}), Some(&json!(12.5))));
+    }
+
+    #[test]
+    fn when_limits_the_threshold_to_rows_marked_as_counts() {
+        let r = rule(None, Some("is_count"), None);
+        assert!(!r.hides(&json!({"is_count": 0}), Some(&json!(1.43))));
+        assert!(r.hides(&json!({"is_count": 1}), Some(&json!(3))));
+        assert!(r.hides(&json!({"is_count": true}), Some(&json!(3))));
     }
 }

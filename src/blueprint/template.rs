@@ -10,6 +10,10 @@ pub enum Scope {
     Auth,
     /// `{{outbox.id}}`, `{{outbox.acceptedAt}}`: the outbox row a delivery is for.
     Outbox,
+    /// `{{view.tier}}`: the tier of the view the caller reads through (PUBLIC, INTERNAL,
+    /// RESTRICTED), for a source's projection per audience. Part of the call, so of its
+    /// cache key: calls stay shared between callers of one tier.
+    View,
 }
 
 impl Scope {
@@ -19,6 +23,7 @@ impl Scope {
             Scope::Parent => "parent",
             Scope::Auth => "auth",
             Scope::Outbox => "outbox",
+            Scope::View => "view",
         }
     }
 }

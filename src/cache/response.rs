@@ -13,6 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct Stored {
     pub data: bytes::Bytes,
     pub uses: Vec<(usize, SystemTime)>,
+    /// Built from synthetic rows: its replays say so too.
+    pub demo: bool,
     ttl: Duration,
     /// What the data it was built from was, when it was built (see [`Validity`]).
     validity: Validity,
@@ -92,6 +94,7 @@ impl ResponseCache {
         key: Arc<str>,
         data: bytes::Bytes,
         uses: Vec<(usize, SystemTime)>,
+        demo: bool,
         ttl: Duration,
         validity: Validity,
     ) {
@@ -100,6 +103,7 @@ impl ResponseCache {
             Arc::new(Stored {
                 data,
                 uses,
+                demo,
                 ttl,
                 validity,
             }),

@@ -193,6 +193,7 @@ fn bound(out: &mut String, bp: &Blueprint, b: &Binding) {
         let what = match p.scope {
             Scope::Args => format!("argument `{}`", p.path.join(".")),
             Scope::Outbox => format!("`{}` of the outbox row delivered", p.path.join(".")),
+            Scope::View => "the caller's tier (PUBLIC, INTERNAL or RESTRICTED)".to_string(),
             Scope::Auth => format!(
                 "claim `{}` of the caller's token (cached per caller)",
                 p.path.join(".")

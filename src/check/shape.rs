@@ -247,6 +247,7 @@ async fn describe(
         parent: None,
         auth: &null,
         outbox: None,
+        view: crate::access::Tier::Public,
     };
     let keys = [Value::Null];
     let batch = b
@@ -296,6 +297,7 @@ fn sample_call(bp: &Blueprint, b: &Binding, op: &crate::blueprint::HttpOperation
         parent: None,
         auth: &null,
         outbox: None,
+        view: crate::access::Tier::Public,
     };
     let select: Arc<[String]> = op.select.clone().into();
     render::http(op, &select, &values, None).ok()

@@ -293,6 +293,17 @@ impl Cx<'_> {
                             .hint("{{outbox.id}} (the receipt id, also sent as Idempotency-Key) and {{outbox.acceptedAt}} exist in the write of a mutation with @outbox"),
                     );
                 }
+                Scope::View if first != "tier" || p.path.len() > 1 => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            args.file,
+                            l,
+                            c,
+                            format!("{} is not a value of the view", p.display()),
+                        )
+                        .hint("{{view.tier}} is the caller's tier: PUBLIC, INTERNAL or RESTRICTED"),
+                    );
+                }
                 Scope::Parent if f.is_root => {
                     self.diags.push(
                         Diagnostic::new(

@@ -12,7 +12,7 @@ use async_graphql_value::ConstValue;
 use super::binding::FieldCx;
 use super::directives::{self, Args};
 use super::{NamedKind, SCHEMA_FILE, named};
-use crate::blueprint::{Binding, FieldDef, FieldPlan, InputDef, Lookup};
+use crate::blueprint::{Binding, FieldDef, FieldPlan, InputDef, Lookup, Suppress};
 use crate::config::{CachePolicy, ConnectorConfig, duration};
 use crate::diagnostic::Diagnostic;
 
@@ -279,7 +279,7 @@ impl Cx<'_> {
             args,
             plan: FieldPlan::Property(Lookup::Keys(Vec::new())),
             access: Access::Public,
-            suppress_below: None,
+            suppress: None,
             list_size: None,
         })
     }
@@ -306,6 +306,7 @@ impl Cx<'_> {
         let mut outbox: Option<&Positioned<ConstDirective>> = None;
         let mut receipt: Option<&Positioned<ConstDirective>> = None;
         let mut validates: Vec<&Positioned<ConstDirective>> = Vec::new();
+        let mut suppress: Option<Suppress> = None;
         for d in &f.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
@@ -339,19 +340,34 @@ impl Cx<'_> {
                 }
                 "cache" | "access" => check_type_directive(&args, &mut self.diags),
                 "suppress" => {
-                    args.check_names(&["below"], &mut self.diags);
-                    match args.get("below") {
+                    args.check_names(&["below", "of", "when", "withheld"], &mut self.diags);
+                    let below = match args.get("below") {
                         Some(Positioned {
                             node: ConstValue::Number(n),
                             ..
-                        }) if n.as_u64().is_some_and(|n| n > 1) => {}
-                        _ => self.diags.push(args.diag(
+                        }) => n.as_i64().filter(|n| *n > 1),
+                        _ => None,
+                    };
+                    if below.is_none() {
+                        self.diags.push(args.diag(
                             "@suppress needs below: an integer above 1, e.g. @suppress(below: 5)",
-                        )),
+                        ));
                     }
                     if !matches!(named(&f.node.ty.node), "Int" | "Float") {
                         self.diags.push(args.diag(format!("@suppress applies to Int or Float count fields, not {owner}.{field_name}")));
                     }
+                    let mut column = |name| {
+                        args.string(name, false, &mut self.diags)
+                            .map(|(c, _)| c)
+                            .filter(|c| !c.trim().is_empty())
+                    };
+                    let (of, when, withheld) = (column("of"), column("when"), column("withheld"));
+                    suppress = below.map(|below| Suppress {
+                        below,
+                        of,
+                        when,
+                        withheld,
+                    });
                 }
                 "deprecated" => {}
                 "outbox" => outbox = Some(d),
@@ -535,13 +551,12 @@ impl Cx<'_> {
                     _ => None,
                 })
         };
-        let suppress_below = number("suppress", "below").and_then(|n| n.as_i64());
         let list_size = number("listSize", "max").and_then(|n| n.as_u64());
         Some(FieldDef {
             at,
             deprecation: deprecation(&f.directives),
             access,
-            suppress_below,
+            suppress,
             list_size,
             name: field_name,
             description: f.description.map(|d| d.node),

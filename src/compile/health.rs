@@ -52,7 +52,7 @@ pub(super) fn sources_field() -> crate::blueprint::FieldDef {
         args: Vec::new(),
         plan: crate::blueprint::FieldPlan::Sources,
         access: crate::access::Access::Public,
-        suppress_below: None,
+        suppress: None,
         list_size: None,
         at: (0, 0),
     }

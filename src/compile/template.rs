@@ -36,13 +36,14 @@ impl Template {
                 "parent" => Scope::Parent,
                 "auth" => Scope::Auth,
                 "outbox" => Scope::Outbox,
+                "view" => Scope::View,
                 other => {
                     return Err(TemplateError {
                         offset: base + start,
                         message: format!(
-                            "unknown placeholder '{{{{{inner}}}}}': '{other}' is not args, parent, auth or outbox"
+                            "unknown placeholder '{{{{{inner}}}}}': '{other}' is not args, parent, auth, view or outbox"
                         ),
-                        hint: "the only placeholders are {{args.X}}, {{parent.X}}, {{auth.X}} and, in an @outbox write, {{outbox.id}} and {{outbox.acceptedAt}}",
+                        hint: "the only placeholders are {{args.X}}, {{parent.X}}, {{auth.X}}, {{view.tier}} and, in an @outbox write, {{outbox.id}} and {{outbox.acceptedAt}}",
                     });
                 }
             };

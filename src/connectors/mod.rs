@@ -76,13 +76,20 @@ pub struct Fetched {
     pub id: u64,
     /// What readers computed from these rows, kept as long as the rows are.
     pub derived: derived::Derived,
+    /// Some row is synthetic (its [`DEMO_COLUMN`](crate::blueprint::DEMO_COLUMN) is set).
+    pub demo: bool,
 }
 
 static NEXT_ANSWER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Fetched {
     pub fn new(rows: Vec<Value>, fetched_at: SystemTime) -> Fetched {
+        let demo = rows.iter().any(|r| {
+            r.get(crate::blueprint::DEMO_COLUMN)
+                .is_some_and(crate::blueprint::truthy)
+        });
         Fetched {
+            demo,
             rows,
             fetched_at,
             id: NEXT_ANSWER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),

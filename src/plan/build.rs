@@ -312,7 +312,7 @@ impl<'a> Builder<'a> {
             field: def.name.as_str().into(),
         };
         let suppress = match self.view.suppresses() {
-            true => def.suppress_below,
+            true => def.suppress.clone(),
             false => None,
         };
         let first = group.first().ok_or("empty field group")?;

@@ -419,8 +419,8 @@ enum Kind {
     Property {
         lookup: Lookup,
         out: Out,
-        /// `@suppress(below:)`, for views below INTERNAL only.
-        suppress: Option<i64>,
+        /// `@suppress`, for views below INTERNAL only.
+        suppress: Option<crate::blueprint::Suppress>,
         children: Option<Selection>,
     },
     Const {

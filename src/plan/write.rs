@@ -251,10 +251,11 @@ impl<'o, 'p> Writer<'o, 'p> {
                 suppress,
                 children: None,
             } => {
-                let v = read(lookup, row).filter(|v| match suppress {
-                    Some(below) => !v.as_f64().is_some_and(|n| n >= 1.0 && n < *below as f64),
-                    None => true,
-                });
+                let v = read(lookup, row);
+                let v = match suppress {
+                    Some(s) if s.hides(row, v) => None,
+                    _ => v,
+                };
                 self.value(f, o, &o.ty, v.unwrap_or(&Value::Null))?
             }
             Kind::Forbidden => {

@@ -104,6 +104,7 @@ pub async fn unbatched(
         parent: parent.map(Node::row),
         auth: &state.auth,
         outbox: None,
+        view: state.view,
     };
     single(engine, binding, state, &values).await
 }
@@ -259,6 +260,9 @@ fn finish(
                 tracing::Span::current().record("simpul.cache", cache.as_str());
             }
             state.record(connector, fetched.fetched_at, cache, None);
+            if fetched.demo {
+                state.note_demo();
+            }
             Ok(Group::new(GroupRows::Fetched(fetched)))
         }
         Err(e) => {
@@ -323,6 +327,7 @@ async fn load_batch(
         parent: None,
         auth: &state.auth,
         outbox: None,
+        view: state.view,
     };
     let chunks = keys.chunks(batch.max_size).map(|chunk| {
         let call = render(

@@ -24,6 +24,8 @@ pub struct Values<'a> {
     pub auth: &'a Value,
     /// The outbox row a delivery is for: `{"id": …, "acceptedAt": …}`.
     pub outbox: Option<&'a Value>,
+    /// The tier of the caller's view, `{{view.tier}}`.
+    pub view: crate::access::Tier,
 }
 
 impl Values<'_> {
@@ -33,6 +35,7 @@ impl Values<'_> {
             Scope::Parent => self.parent,
             Scope::Auth => Some(self.auth),
             Scope::Outbox => self.outbox,
+            Scope::View => return Value::String(self.view.as_str().into()),
         };
         root.and_then(|r| get_path(r, &p.path))
             .cloned()
@@ -215,6 +218,7 @@ mod tests {
             parent: None,
             auth,
             outbox: None,
+            view: crate::access::Tier::Public,
         }
     }
 

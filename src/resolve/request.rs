@@ -101,6 +101,8 @@ struct Use {
 pub struct RequestState {
     /// Verified token claims; empty until authentication exists.
     pub auth: Value,
+    /// The tier of the caller's view, `{{view.tier}}` (PUBLIC unless set).
+    pub view: crate::access::Tier,
     pub(super) memo: Mutex<rustc_hash::FxHashMap<(usize, String), SharedCall>>,
     pub(super) batches: Mutex<rustc_hash::FxHashMap<(usize, u64, String), BatchCell>>,
     uses: Mutex<BTreeMap<usize, Use>>,
@@ -112,6 +114,8 @@ pub struct RequestState {
     uncacheable: AtomicBool,
     /// The first reasons only: the same operation will never be cacheable.
     never_cacheable: AtomicBool,
+    /// An answer used holds synthetic rows: `extensions.demo`.
+    demo: AtomicBool,
     /// The subscription event this run answers.
     pub event: Option<Value>,
     /// The caller as the rate budgets count it (`None` for the gateway's own runs), and
@@ -157,6 +161,16 @@ impl RequestState {
             .unwrap_or_default()
             .as_millis() as u64;
         self.fresh_until_ms.fetch_min(ms, Ordering::Relaxed);
+    }
+
+    /// Notes that an answer this request used holds synthetic (demo) rows.
+    pub fn note_demo(&self) {
+        self.demo.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the response holds demo data, for `extensions.demo`.
+    pub fn demo(&self) -> bool {
+        self.demo.load(Ordering::Relaxed)
     }
 
     pub fn mark_uncacheable(&self) {

@@ -351,7 +351,7 @@ pub(super) async fn run(
         body.extend_from_slice(&hit.data);
         body.extend_from_slice(b",\"extensions\":{\"sources\":");
         write_cached_sources(&hit.uses, &state.engine.sources, &mut body);
-        end_extensions(&mut body, cost);
+        end_extensions(&mut body, hit.demo, cost);
         return Ok(Answered {
             body,
             errors: false,
@@ -359,6 +359,7 @@ pub(super) async fn run(
     }
     let mut request_state = RequestState::new(caller.claims.clone());
     request_state.client = caller.client.clone().map(|c| (c, caller.view.tier()));
+    request_state.view = caller.view.tier();
     let request_state = Arc::new(request_state);
     let mut body = Vec::with_capacity(plan.size_hint() + 512);
     body.extend_from_slice(b"{\"data\":");
@@ -389,6 +390,7 @@ pub(super) async fn run(
             key,
             bytes::Bytes::copy_from_slice(body.get(data_start..).unwrap_or_default()),
             request_state.uses(),
+            request_state.demo(),
             ttl,
             validity,
         );
@@ -399,7 +401,7 @@ pub(super) async fn run(
     }
     body.extend_from_slice(b",\"extensions\":{\"sources\":");
     request_state.write_sources(&state.engine.sources, &mut body);
-    end_extensions(&mut body, cost);
+    end_extensions(&mut body, request_state.demo(), cost);
     plan.note_size(body.len());
     Ok(Answered {
         body,
@@ -413,8 +415,16 @@ fn refused_by(refused: &limits::Refused) -> Rejected {
     Rejected::bad_request(refused.to_string())
 }
 
-/// Closes `extensions` (after `sources`) and the response, with the cost when asked for.
-fn end_extensions(body: &mut Vec<u8>, cost: Option<u64>) {
+/// What `extensions.demo` says of an answer that holds synthetic rows.
+pub const DEMO_NOTICE: &str = "This answer holds DATA DEMO (synthetic values, not official statistics): rows with demo: true are synthetic. See docs/data-trust.md.";
+
+/// Closes `extensions` (after `sources`) and the response, with the demo notice when the data
+/// holds synthetic rows, and the cost when asked for.
+fn end_extensions(body: &mut Vec<u8>, demo: bool, cost: Option<u64>) {
+    if demo {
+        body.extend_from_slice(b",\"demo\":");
+        let _ = serde_json::to_writer(&mut *body, DEMO_NOTICE);
+    }
     if let Some(cost) = cost {
         body.extend_from_slice(b",\"cost\":");
         body.extend_from_slice(itoa::Buffer::new().format(cost).as_bytes());

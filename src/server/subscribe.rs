@@ -80,7 +80,9 @@ async fn run(
     event: Value,
 ) -> Vec<u8> {
     let planner = app.planner(&caller.view);
-    let state = Arc::new(RequestState::for_event(caller.claims.clone(), event));
+    let mut state = RequestState::for_event(caller.claims.clone(), event);
+    state.view = caller.view.tier();
+    let state = Arc::new(state);
     let mut body = Vec::with_capacity(1024);
     body.extend_from_slice(b"{\"data\":");
     let timeout = app.engine.blueprint.limits.request_timeout;
@@ -95,6 +97,11 @@ async fn run(
     if !errors.is_empty() {
         body.extend_from_slice(b",\"errors\":");
         let _ = serde_json::to_writer(&mut body, &errors);
+    }
+    if state.demo() {
+        body.extend_from_slice(b",\"extensions\":{\"demo\":");
+        let _ = serde_json::to_writer(&mut body, super::operation::DEMO_NOTICE);
+        body.push(b'}');
     }
     body.push(b'}');
     body

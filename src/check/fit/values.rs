@@ -105,6 +105,7 @@ impl Fit<'_> {
             parent: None,
             auth: &null,
             outbox: None,
+            view: crate::access::Tier::Public,
         };
         let keys = crate::resolve::render::BatchValues {
             batch,
