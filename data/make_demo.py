@@ -438,12 +438,12 @@ dinkes.raw("""
 CREATE VIEW observations AS
 SELECT 'health.stunting_admin' AS indicator_id, 'health.stunting_admin' AS var, region_code AS vervar,
        0 AS turvar, 'Tidak ada' AS turvar_label, year, month AS turtahun, 'Agustus' AS turtahun_label,
-       prevalence_pct AS value
+       prevalence_pct AS value, CASE WHEN stunted BETWEEN 1 AND 4 THEN 1 ELSE 0 END AS withheld, demo
 FROM stunting_admin
 WHERE level <> 'VILLAGE'
 UNION ALL
 SELECT 'health.stunting_survey', 'health.stunting_survey', region_code, 0, 'Tidak ada', year, 0, 'Tahun',
-       prevalence_pct
+       prevalence_pct, 0, demo
 FROM stunting_survey;
 """)
 dinkes.write()
@@ -902,6 +902,13 @@ for r in sorted(complaint_rows, key=lambda r: (r["received_at"], r["district_cod
     bym[k] = bym.get(k, 0) + 1
     r["id"] = "ADU-%s-%03d" % (k.replace("-", ""), bym[k])
 complaint_rows.sort(key=lambda r: r["id"])
+# The id the public reads: random, so that it says nothing of the order of intake or of the
+# confidential reports between two public ones (a real store draws it at intake). A generator
+# of its own keeps every other value as it was.
+id_rng = random.Random(350327)
+for r in complaint_rows:
+    r["public_id"] = "".join(id_rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(10))
+assert len({r["public_id"] for r in complaint_rows}) == len(complaint_rows)
 
 KABAR = "https://kabartrenggalek.com/tiga-dinas-di-trenggalek-menerima-banyak-aduan-masyarakat-sepanjang-januari-2022"
 JATIMNOW = "https://jatimnow.com/baca-58944-pemkab-trenggalek-kerjakan-ratusan-permasalahan-yang-diadukan-warga-secara-online"
@@ -931,24 +938,98 @@ pengaduan.table("complaints", [
     ("first_response_days", "DOUBLE PRECISION"), ("resolution_days", "DOUBLE PRECISION"),
     ("sla_breached", "INTEGER NOT NULL"), ("is_confidential", "INTEGER NOT NULL"),
     ("is_anonymous", "INTEGER NOT NULL"), ("summary", "VARCHAR(200)"), ("full_text", "VARCHAR(400)"),
-    ("demo", "INTEGER NOT NULL"),
+    ("demo", "INTEGER NOT NULL"), ("public_id", "VARCHAR(12) NOT NULL UNIQUE"),
 ], complaint_rows, "Aduan (tanpa identitas pelapor)")
 pengaduan.table("published_volumes", [
     ("sort_order", "INTEGER NOT NULL"), ("period_label", "VARCHAR(16) NOT NULL"), ("date_from", "VARCHAR(10) NOT NULL"),
     ("date_to", "VARCHAR(10) NOT NULL"), ("received", "INTEGER NOT NULL"), ("resolved", "INTEGER NOT NULL"),
     ("demo", "INTEGER NOT NULL"), ("source_url", "VARCHAR(200) NOT NULL"),
 ], published, "Volume aduan yang pernah dipublikasikan (angka resmi)")
+def withheld_view(name, source, cells, group, measures):
+    """Complementary suppression (docs/data-trust.md): within each group of sibling cells
+    (`group`), when the cells below the threshold sum to 1-4 the smallest cell of 5 or more
+    is withheld too, so no suppressed cell follows from the total and its siblings."""
+    windows, flags = [], []
+    for m in measures:
+        windows.append(
+            "SUM(CASE WHEN %s BETWEEN 1 AND 4 THEN %s ELSE 0 END) OVER (PARTITION BY %s) AS small_%s,\n"
+            "           ROW_NUMBER() OVER (PARTITION BY %s ORDER BY CASE WHEN %s >= 5 THEN 0 ELSE 1 END, %s, %s) AS rank_%s"
+            % (m, m, group, m, group, m, m, cells, m))
+        flags.append("CASE WHEN %s BETWEEN 1 AND 4 OR (small_%s BETWEEN 1 AND 4 AND rank_%s = 1) THEN 1 ELSE 0 END AS withheld_%s"
+                     % (m, m, m, m))
+    return """CREATE VIEW %s AS
+WITH ranked AS (
+    SELECT c.*,
+           %s
+    FROM %s c
+)
+SELECT ranked.*,
+       %s
+FROM ranked;
+""" % (name, ",\n           ".join(windows), source, ",\n       ".join(flags))
+
+
+# Counts per audience: PUBLIC counts leave confidential reports out, as the public list does,
+# so no difference of a figure and a list points at one; STAFF counts are complete.
+COUNT_COLUMNS = """COUNT(*) AS received,
+       CAST(SUM(CASE WHEN status IN ('RESOLVED', 'CLOSED') THEN 1 ELSE 0 END) AS INTEGER) AS resolved,
+       CAST(SUM(sla_breached) AS INTEGER) AS sla_breached, AVG(resolution_days) AS avg_resolution_days,
+       MAX(demo) AS demo"""
+pengaduan.raw("""
+CREATE VIEW complaint_district_counts AS
+SELECT 'STAFF' AS audience, district_code AS region_code, received_month AS period, year, month,
+       %(c)s
+FROM complaints
+GROUP BY district_code, received_month, year, month
+UNION ALL
+SELECT 'PUBLIC', district_code, received_month, year, month,
+       %(c)s
+FROM complaints
+WHERE is_confidential = 0
+GROUP BY district_code, received_month, year, month;
+""" % {"c": COUNT_COLUMNS})
+pengaduan.raw(withheld_view("complaint_district_cells", "complaint_district_counts", "region_code",
+                            "audience, period", ["received", "resolved", "sla_breached"]))
+pengaduan.raw("""
+CREATE VIEW complaint_category_counts AS
+SELECT 'STAFF' AS audience, category, org_slug, year,
+       %(c)s
+FROM complaints
+GROUP BY category, org_slug, year
+UNION ALL
+SELECT 'PUBLIC', category, org_slug, year,
+       %(c)s
+FROM complaints
+WHERE is_confidential = 0
+GROUP BY category, org_slug, year;
+""" % {"c": COUNT_COLUMNS})
+pengaduan.raw(withheld_view("complaint_category_cells", "complaint_category_counts", "category",
+                            "audience, year", ["received", "resolved", "sla_breached"]))
+pengaduan.raw("""
+CREATE VIEW complaint_months AS
+SELECT audience, region_code, period, year, month, received, resolved, sla_breached, avg_resolution_days, demo,
+       withheld_received, withheld_resolved, withheld_sla_breached
+FROM complaint_district_cells
+UNION ALL
+SELECT 'STAFF', '35.03', received_month, year, month,
+       %(c)s,
+       0, 0, 0
+FROM complaints
+GROUP BY received_month, year, month
+UNION ALL
+SELECT 'PUBLIC', '35.03', received_month, year, month,
+       %(c)s,
+       0, 0, 0
+FROM complaints
+WHERE is_confidential = 0
+GROUP BY received_month, year, month;
+""" % {"c": COUNT_COLUMNS})
 pengaduan.raw("""
 CREATE VIEW observations AS
-SELECT 'complaint.received' AS indicator_id, 'complaint.received' AS var, district_code AS vervar,
-       0 AS turvar, 'Tidak ada' AS turvar_label, year, month AS turtahun, received_month AS turtahun_label,
-       COUNT(*) AS value
-FROM complaints
-GROUP BY district_code, year, month, received_month
-UNION ALL
-SELECT 'complaint.received', 'complaint.received', '35.03', 0, 'Tidak ada', year, month, received_month, COUNT(*)
-FROM complaints
-GROUP BY year, month, received_month;
+SELECT audience, 'complaint.received' AS indicator_id, 'complaint.received' AS var, region_code AS vervar,
+       0 AS turvar, 'Tidak ada' AS turvar_label, year, month AS turtahun, period AS turtahun_label,
+       received AS value, 1 AS is_count, withheld_received AS withheld, demo
+FROM complaint_months;
 """)
 pengaduan.write()
 

@@ -405,10 +405,10 @@ INSERT INTO posyandu (region_code, district_code, posyandu, year, demo) VALUES
 CREATE VIEW observations AS
 SELECT 'health.stunting_admin' AS indicator_id, 'health.stunting_admin' AS var, region_code AS vervar,
        0 AS turvar, 'Tidak ada' AS turvar_label, year, month AS turtahun, 'Agustus' AS turtahun_label,
-       prevalence_pct AS value
+       prevalence_pct AS value, CASE WHEN stunted BETWEEN 1 AND 4 THEN 1 ELSE 0 END AS withheld, demo
 FROM stunting_admin
 WHERE level <> 'VILLAGE'
 UNION ALL
 SELECT 'health.stunting_survey', 'health.stunting_survey', region_code, 0, 'Tidak ada', year, 0, 'Tahun',
-       prevalence_pct
+       prevalence_pct, 0, demo
 FROM stunting_survey;

@@ -17,6 +17,7 @@ mod conformance;
 mod culture;
 mod dashboard;
 mod deploy;
+mod disclosure;
 mod execution;
 mod fuzz;
 mod hangups;
