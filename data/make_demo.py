@@ -213,7 +213,7 @@ for code in [REGENCY] + [c for d in DCODES for c in [d] + [v[0] for v in VILLAGE
             "region_code": code, "level": level, "year": y, "semester": s,
             "period": "%d-S%d" % (y, s), "total": p["total"], "male": p["male"],
             "female": p["total"] - p["male"], "households": p["households"],
-            "area_km2": ar, "growth_pct": growth, "demo": 1,
+            "area_km2": ar, "growth_pct": growth, "demo": 1, "official_counts": 1 if official else 0,
             "note": ("Total, laki-laki dan perempuan: angka resmi DKB Semester II 2024 (Dukcapil); "
                      "jumlah KK, luas kecamatan dan pertumbuhan: DATA DEMO (sintetis)") if official
             else DEMO_METHOD,
@@ -247,7 +247,7 @@ dukcapil.table("population", [
     ("year", "INTEGER NOT NULL"), ("semester", "INTEGER NOT NULL"), ("period", "VARCHAR(10) NOT NULL"),
     ("total", "INTEGER NOT NULL"), ("male", "INTEGER NOT NULL"), ("female", "INTEGER NOT NULL"),
     ("households", "INTEGER"), ("area_km2", "DOUBLE PRECISION"), ("growth_pct", "DOUBLE PRECISION"),
-    ("demo", "INTEGER NOT NULL"), ("note", "VARCHAR(200)"),
+    ("demo", "INTEGER NOT NULL"), ("note", "VARCHAR(200)"), ("official_counts", "INTEGER NOT NULL"),
 ], population_rows, "Jumlah penduduk per wilayah (kabupaten, kecamatan, desa/kelurahan) dan semester")
 dukcapil.table("age_groups", [
     ("region_code", "VARCHAR(16) NOT NULL"), ("year", "INTEGER NOT NULL"), ("semester", "INTEGER NOT NULL"),
@@ -261,19 +261,22 @@ dukcapil.raw("""
 CREATE VIEW observations AS
 SELECT 'population.total' AS indicator_id, 'population.total' AS var, region_code AS vervar,
        0 AS turvar, 'Tidak ada' AS turvar_label, year, semester AS turtahun,
-       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END AS turtahun_label, total AS value
+       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END AS turtahun_label, total AS value,
+       CASE WHEN official_counts = 1 THEN 0 ELSE demo END AS demo
 FROM population
 UNION ALL
 SELECT 'population.sex', 'population.sex', region_code, 1, 'Laki-laki', year, semester,
-       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END, male
+       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END, male,
+       CASE WHEN official_counts = 1 THEN 0 ELSE demo END
 FROM population
 UNION ALL
 SELECT 'population.sex', 'population.sex', region_code, 2, 'Perempuan', year, semester,
-       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END, female
+       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END, female,
+       CASE WHEN official_counts = 1 THEN 0 ELSE demo END
 FROM population
 UNION ALL
 SELECT 'population.households', 'population.households', region_code, 0, 'Tidak ada', year, semester,
-       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END, households
+       CASE semester WHEN 1 THEN 'Semester I' ELSE 'Semester II' END, households, demo
 FROM population;
 """)
 dukcapil.write()
@@ -357,7 +360,7 @@ SELECT 'poverty.dtsen_households' AS indicator_id, 'poverty.dtsen_households' AS
        year, quarter AS turtahun,
        CASE quarter WHEN 1 THEN 'Triwulan I' WHEN 2 THEN 'Triwulan II' WHEN 3 THEN 'Triwulan III'
             ELSE 'Triwulan IV' END AS turtahun_label,
-       households AS value
+       households AS value, 1 AS is_count, demo
 FROM dtsen_deciles
 WHERE level = 'DISTRICT';
 """)
@@ -1130,7 +1133,7 @@ bpkad.raw("""
 CREATE VIEW observations AS
 SELECT 'finance.absorption' AS indicator_id, 'finance.absorption' AS var, '35.03' AS vervar,
        0 AS turvar, org_slug AS turvar_label, year, month AS turtahun, period AS turtahun_label,
-       realised_idr * 100 / ceiling_idr AS value
+       realised_idr * 100 / ceiling_idr AS value, demo
 FROM absorption;
 """)
 bpkad.write()

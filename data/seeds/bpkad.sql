@@ -133,5 +133,5 @@ INSERT INTO absorption (org_slug, year, month, period, ceiling_idr, realised_idr
 CREATE VIEW observations AS
 SELECT 'finance.absorption' AS indicator_id, 'finance.absorption' AS var, '35.03' AS vervar,
        0 AS turvar, org_slug AS turvar_label, year, month AS turtahun, period AS turtahun_label,
-       realised_idr * 100 / ceiling_idr AS value
+       realised_idr * 100 / ceiling_idr AS value, demo
 FROM absorption;

@@ -2225,6 +2225,6 @@ SELECT 'poverty.dtsen_households' AS indicator_id, 'poverty.dtsen_households' AS
        year, quarter AS turtahun,
        CASE quarter WHEN 1 THEN 'Triwulan I' WHEN 2 THEN 'Triwulan II' WHEN 3 THEN 'Triwulan III'
             ELSE 'Triwulan IV' END AS turtahun_label,
-       households AS value
+       households AS value, 1 AS is_count, demo
 FROM dtsen_deciles
 WHERE level = 'DISTRICT';

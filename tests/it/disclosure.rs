@@ -3,7 +3,7 @@
 //! to a suppressed type fails here until it is checked. A PUBLIC caller never reads a count
 //! from 1 to 4, nor one that a total minus its published siblings or a rate rebuilds; no
 //! public figure or list points at a confidential complaint; INTERNAL callers read exact
-//! values; every answer holding demo rows says so in `extensions`.
+//! values. Provenance is in provenance.rs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -487,28 +487,6 @@ async fn stunting_indicator_and_typed_fields_serve_the_same_cells() {
         );
         assert_eq!(typed.get(&key), Some(&o["value"]), "{key:?}");
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn every_answer_holding_demo_rows_says_so_whatever_was_selected() {
-    let (_dir, app) = trenggalek().await;
-    // No `demo` selected; the rows are synthetic. Twice: the second is a response-cache replay.
-    for _ in 0..2 {
-        let r = app
-            .query("{ regency { complaintsByMonth { period } } }")
-            .await;
-        assert!(r.get("errors").is_none(), "{r}");
-        let notice = r["extensions"]["demo"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{r}"));
-        assert!(notice.contains("DATA DEMO"), "{notice}");
-    }
-    // Official figures only: no notice.
-    let r = app
-        .query("{ complaintVolumesPublished { received sourceUrl } }")
-        .await;
-    assert!(r.get("errors").is_none(), "{r}");
-    assert!(r["extensions"].get("demo").is_none(), "{r}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -32,6 +32,7 @@ mod metrics;
 mod outbox;
 mod pages;
 mod partial;
+mod provenance;
 mod queries;
 mod reload;
 mod resilience;
