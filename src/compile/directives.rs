@@ -228,3 +228,32 @@ pub fn name_values(
 pub fn const_to_json(value: &ConstValue) -> serde_json::Value {
     value.clone().into_json().unwrap_or(serde_json::Value::Null)
 }
+
+/// `@suppress(below:, of:, when:, withheld:)`; `None` (and a diagnostic) without a valid
+/// `below`.
+pub fn suppress(args: &Args, diags: &mut Vec<Diagnostic>) -> Option<crate::blueprint::Suppress> {
+    args.check_names(&["below", "of", "when", "withheld"], diags);
+    let below = match args.get("below") {
+        Some(Positioned {
+            node: ConstValue::Number(n),
+            ..
+        }) => n.as_i64().filter(|n| *n > 1),
+        _ => None,
+    };
+    if below.is_none() {
+        diags
+            .push(args.diag("@suppress needs below: an integer above 1, e.g. @suppress(below: 5)"));
+    }
+    let mut column = |name| {
+        args.string(name, false, diags)
+            .map(|(c, _)| c)
+            .filter(|c| !c.trim().is_empty())
+    };
+    let (of, when, withheld) = (column("of"), column("when"), column("withheld"));
+    Some(crate::blueprint::Suppress {
+        below: below?,
+        of,
+        when,
+        withheld,
+    })
+}

@@ -340,34 +340,10 @@ impl Cx<'_> {
                 }
                 "cache" | "access" => check_type_directive(&args, &mut self.diags),
                 "suppress" => {
-                    args.check_names(&["below", "of", "when", "withheld"], &mut self.diags);
-                    let below = match args.get("below") {
-                        Some(Positioned {
-                            node: ConstValue::Number(n),
-                            ..
-                        }) => n.as_i64().filter(|n| *n > 1),
-                        _ => None,
-                    };
-                    if below.is_none() {
-                        self.diags.push(args.diag(
-                            "@suppress needs below: an integer above 1, e.g. @suppress(below: 5)",
-                        ));
-                    }
                     if !matches!(named(&f.node.ty.node), "Int" | "Float") {
                         self.diags.push(args.diag(format!("@suppress applies to Int or Float count fields, not {owner}.{field_name}")));
                     }
-                    let mut column = |name| {
-                        args.string(name, false, &mut self.diags)
-                            .map(|(c, _)| c)
-                            .filter(|c| !c.trim().is_empty())
-                    };
-                    let (of, when, withheld) = (column("of"), column("when"), column("withheld"));
-                    suppress = below.map(|below| Suppress {
-                        below,
-                        of,
-                        when,
-                        withheld,
-                    });
+                    suppress = directives::suppress(&args, &mut self.diags);
                 }
                 "deprecated" => {}
                 "outbox" => outbox = Some(d),

@@ -415,6 +415,12 @@ fn refused_by(refused: &limits::Refused) -> Rejected {
     Rejected::bad_request(refused.to_string())
 }
 
+/// Writes the member `"demo":<notice>` of an `extensions` object.
+pub(super) fn write_demo(body: &mut Vec<u8>) {
+    body.extend_from_slice(b"\"demo\":");
+    let _ = serde_json::to_writer(&mut *body, DEMO_NOTICE);
+}
+
 /// What `extensions.demo` says of an answer that holds synthetic rows.
 pub const DEMO_NOTICE: &str = "This answer holds DATA DEMO (synthetic values, not official statistics): rows with demo: true are synthetic. See docs/data-trust.md.";
 
@@ -422,8 +428,8 @@ pub const DEMO_NOTICE: &str = "This answer holds DATA DEMO (synthetic values, no
 /// holds synthetic rows, and the cost when asked for.
 fn end_extensions(body: &mut Vec<u8>, demo: bool, cost: Option<u64>) {
     if demo {
-        body.extend_from_slice(b",\"demo\":");
-        let _ = serde_json::to_writer(&mut *body, DEMO_NOTICE);
+        body.push(b',');
+        write_demo(body);
     }
     if let Some(cost) = cost {
         body.extend_from_slice(b",\"cost\":");

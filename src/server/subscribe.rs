@@ -99,8 +99,8 @@ async fn run(
         let _ = serde_json::to_writer(&mut body, &errors);
     }
     if state.demo() {
-        body.extend_from_slice(b",\"extensions\":{\"demo\":");
-        let _ = serde_json::to_writer(&mut body, super::operation::DEMO_NOTICE);
+        body.extend_from_slice(b",\"extensions\":{");
+        super::operation::write_demo(&mut body);
         body.push(b'}');
     }
     body.push(b'}');
