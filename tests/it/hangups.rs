@@ -329,16 +329,24 @@ async fn bursts_of_clients_that_hang_up_leave_every_trenggalek_source_answering(
         );
 
         settle(&app, Duration::from_secs(10)).await;
-        let cache: Value = app
-            .client
-            .get(format!("{}/admin/cache", app.url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("cache stats")
-            .json()
-            .await
-            .expect("cache stats json");
+        // A load ends a moment after its source call: its answer is stored first.
+        let until = Instant::now() + Duration::from_secs(5);
+        let cache = loop {
+            let cache: Value = app
+                .client
+                .get(format!("{}/admin/cache", app.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("cache stats")
+                .json()
+                .await
+                .expect("cache stats json");
+            if cache["loading"] == 0 || Instant::now() > until {
+                break cache;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!(
             cache["loading"], 0,
             "round {round}: cache loads left: {cache}"
