@@ -310,7 +310,7 @@ pub(crate) fn out_kind(bp: &crate::blueprint::Blueprint, ty: &Type) -> OutKind {
             ) => OutKind::Abstract {
                 discriminator: discriminator.as_str().into(),
             },
-            _ => OutKind::CustomScalar,
+            _ => OutKind::of_scalar(name),
         },
     }
 }

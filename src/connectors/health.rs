@@ -48,8 +48,14 @@ impl Source {
             AnySource::File(f) => (f.pool().map(|p| sql::Pool::Sqlite(p).usage()), None, None),
             AnySource::Http(_) => (None, None, None),
         };
+        let mode = match &self.kind {
+            AnySource::Sql(_) => "LIVE",
+            AnySource::Http(h) if !h.is_snapshot() => "LIVE",
+            AnySource::Http(_) | AnySource::File(_) => "SNAPSHOT",
+        };
         serde_json::json!({
             "name": self.config.name,
+            "mode": mode,
             "title": self.config.title,
             "opd": self.config.opd,
             "kind": self.config.kind.name(),

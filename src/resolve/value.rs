@@ -16,6 +16,13 @@ pub enum OutKind {
     Boolean,
     Id,
     Enum,
+    /// `Date`: an ISO 8601 calendar date, `2025-10-03`.
+    Date,
+    /// `DateTime`: an RFC 3339 instant with its offset, `2025-10-03T14:22:00+07:00`.
+    DateTime,
+    /// `Decimal` (and `Rupiah`): an exact decimal written as a JSON string, `"1969000000000"`,
+    /// so no client reads money through a binary float.
+    Decimal,
     CustomScalar,
     Object,
     /// Interface or union: the concrete type comes from `discriminator` in the row.
@@ -25,6 +32,17 @@ pub enum OutKind {
 }
 
 impl OutKind {
+    /// The kind of a scalar the schema declares, by name: the formats the engine checks
+    /// and writes itself, or any other scalar (passed through as the source wrote it).
+    pub fn of_scalar(name: &str) -> OutKind {
+        match name {
+            "Date" => OutKind::Date,
+            "DateTime" => OutKind::DateTime,
+            "Decimal" | "Rupiah" => OutKind::Decimal,
+            _ => OutKind::CustomScalar,
+        }
+    }
+
     pub fn is_composite(&self) -> bool {
         matches!(self, OutKind::Object | OutKind::Abstract { .. })
     }
@@ -95,12 +113,59 @@ pub fn scalar(kind: &OutKind, v: &Value) -> Option<GqlValue> {
             _ => return None,
         },
         (OutKind::Enum, Value::String(s)) => GqlValue::Enum(Name::new(s)),
+        (OutKind::Date, Value::String(s)) => GqlValue::String(date(s)?),
+        (OutKind::DateTime, Value::String(s)) => GqlValue::String(date_time(s)?),
+        (OutKind::Decimal, v) => GqlValue::String(decimal(v)?),
         (OutKind::CustomScalar, v) => GqlValue::from_json(v.clone()).ok()?,
         (OutKind::String, v @ (Value::Array(_) | Value::Object(_))) => {
             GqlValue::String(v.to_string())
         }
         _ => return None,
     })
+}
+
+/// `YYYY-MM-DD`, a real day of the calendar.
+fn date(s: &str) -> Option<String> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+    Some(d.format("%Y-%m-%d").to_string())
+}
+
+/// RFC 3339 with its offset (a space for the `T` is accepted, as SQL writes it). A time
+/// without an offset is refused: which day it falls on would depend on the reader.
+fn date_time(s: &str) -> Option<String> {
+    let s = s.trim();
+    let t = match (s.get(..10), s.as_bytes().get(10), s.get(11..)) {
+        (Some(day), Some(b' '), Some(time)) => {
+            chrono::DateTime::parse_from_rfc3339(&format!("{day}T{time}"))
+        }
+        _ => chrono::DateTime::parse_from_rfc3339(s),
+    }
+    .ok()?;
+    Some(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+/// A number as exact decimal text, never in exponent form: integers as written, a float by
+/// its shortest round-trip digits, decimal text checked and kept.
+fn decimal(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Some(i.to_string()),
+            (_, Some(u), _) => Some(u.to_string()),
+            (_, _, Some(f)) if f.is_finite() => Some(format!("{f}")),
+            _ => None,
+        },
+        Value::String(s) => {
+            let t = s.trim();
+            let digits = t.strip_prefix('-').unwrap_or(t);
+            let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            let ok = !int.is_empty()
+                && int.bytes().all(|b| b.is_ascii_digit())
+                && frac.bytes().all(|b| b.is_ascii_digit())
+                && (frac.is_empty() != digits.contains('.'));
+            ok.then(|| t.to_string())
+        }
+        _ => None,
+    }
 }
 
 /// The value a scalar bound field takes from one row: its only column, or the column named
@@ -117,6 +182,38 @@ pub fn cell<'r>(out: &Out, row: &'r Value) -> Option<&'r Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn dates_times_and_decimals_are_checked_and_normalised() {
+        let s = |k: &OutKind, v: Value| scalar(k, &v).map(|g| g.into_json().unwrap());
+        assert_eq!(
+            s(&OutKind::Date, json!("2025-10-03")),
+            Some(json!("2025-10-03"))
+        );
+        assert_eq!(s(&OutKind::Date, json!("2025-02-30")), None);
+        assert_eq!(s(&OutKind::Date, json!("03/10/2025")), None);
+        assert_eq!(
+            s(&OutKind::DateTime, json!("2024-01-01 15:36:00+07:00")),
+            Some(json!("2024-01-01T15:36:00+07:00"))
+        );
+        assert_eq!(s(&OutKind::DateTime, json!("2024-01-01T15:36:00")), None);
+        assert_eq!(
+            s(&OutKind::Decimal, json!(2016865000000.0)),
+            Some(json!("2016865000000"))
+        );
+        assert_eq!(
+            s(&OutKind::Decimal, json!(1969000000000_i64)),
+            Some(json!("1969000000000"))
+        );
+        assert_eq!(s(&OutKind::Decimal, json!(0.1)), Some(json!("0.1")));
+        assert_eq!(
+            s(&OutKind::Decimal, json!("-83865000000.50")),
+            Some(json!("-83865000000.50"))
+        );
+        assert_eq!(s(&OutKind::Decimal, json!("1e12")), None);
+        assert_eq!(s(&OutKind::Decimal, json!("12.")), None);
+        assert!(matches!(OutKind::of_scalar("Rupiah"), OutKind::Decimal));
+    }
 
     #[test]
     fn coerces_across_backends() {

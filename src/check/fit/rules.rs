@@ -22,6 +22,9 @@ pub(super) fn fits(kind: ColKind, out: &OutKind) -> Fits {
         (OutKind::Float, C::Int | C::Decimal | C::Float) => Fits::Yes,
         (OutKind::Boolean, C::Bool | C::Int | C::Decimal | C::Float) => Fits::Yes,
         (OutKind::Id, C::Int | C::Decimal | C::Float | C::Text | C::Date) => Fits::Yes,
+        (OutKind::Decimal, C::Int | C::Decimal | C::Float) => Fits::Yes,
+        (OutKind::Date | OutKind::DateTime, C::Date) => Fits::Yes,
+        (OutKind::Date | OutKind::DateTime | OutKind::Decimal, C::Text) => Fits::Values,
         (OutKind::Int | OutKind::Float | OutKind::Boolean | OutKind::Enum, C::Text) => Fits::Values,
         (OutKind::Object | OutKind::Abstract { .. }, C::Json | C::Text) => Fits::Yes,
         _ => Fits::No,
@@ -32,7 +35,8 @@ pub(super) fn fits(kind: ColKind, out: &OutKind) -> Fits {
 pub(super) fn conversion(out: &OutKind, kind: ColKind, type_name: &str, column: &str) -> String {
     match (out, kind) {
         (_, ColKind::Date) => {
-            "dates are read as ISO text (2026-01-31): declare the field String".into()
+            "dates are read as ISO text (2026-01-31): declare the field Date, DateTime or String"
+                .into()
         }
         (_, ColKind::Json) => {
             "JSON is read as an object: declare an object type, or String for its text".into()
