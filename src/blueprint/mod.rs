@@ -7,6 +7,7 @@ use async_graphql_parser::types::Type;
 use async_graphql_value::ConstValue;
 
 use crate::access::Access;
+pub mod page;
 pub mod settings;
 pub mod template;
 
@@ -127,6 +128,9 @@ pub struct FieldDef {
     /// `@listSize(max: N)`: the most items the list holds, for the operation's estimated
     /// cost when no size argument says.
     pub list_size: Option<u64>,
+    /// `@page`: the list filtered by its arguments and read in pages (on an interface field,
+    /// for every implementation).
+    pub page: Option<std::sync::Arc<page::Page>>,
     /// Line and column of its name in schema.graphql.
     pub at: (usize, usize),
 }
@@ -215,6 +219,9 @@ pub enum Lookup {
     Keys(Vec<String>),
     /// `@map(from: "a.b.0.c")`: a path into the parent row.
     Path(Vec<String>),
+    /// `@cursor(from: [...])`: the row's opaque cursor, made of these columns
+    /// ([`page::cursor`]).
+    Cursor(Vec<String>),
 }
 
 /// One bound field: which connector, what call, how it batches.

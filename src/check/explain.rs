@@ -282,6 +282,9 @@ fn read_text(l: &Lookup) -> String {
             format!("column {}", names.join(" or "))
         }
         Lookup::Path(path) => format!("path `{}` (@map)", path.join(".")),
+        Lookup::Cursor(columns) => {
+            format!("cursor of columns `{}` (@cursor)", columns.join("`, `"))
+        }
     }
 }
 

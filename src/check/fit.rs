@@ -210,6 +210,13 @@ impl<'a> Fit<'a> {
                     None => {}
                 }
             }
+            FieldPlan::Property(Lookup::Cursor(columns)) => {
+                for c in columns {
+                    if shape.col(c).is_none() {
+                        self.missing(b, owner, g, c, shape);
+                    }
+                }
+            }
             FieldPlan::Bound(child) => {
                 let Some(child) = self.bp.bindings.get(*child) else {
                     return;

@@ -1,5 +1,5 @@
 //! Reading the arguments of the binding directives (`@sql`, `@http`, `@map`, `@const`,
-//! `@cache`, `@access`, `@suppress`, `@listSize`, `@discriminator`; `@outbox` and `@receipt` in
+//! `@cache`, `@access`, `@suppress`, `@listSize`, `@page`, `@cursor`, `@discriminator`; `@outbox` and `@receipt` in
 //! `outbox.rs`) into plain structs, reporting each
 //! misuse at its place.
 
@@ -19,6 +19,8 @@ pub const KNOWN: &[&str] = &[
     "access",
     "suppress",
     "listSize",
+    "page",
+    "cursor",
     "discriminator",
     "outbox",
     "receipt",
@@ -227,6 +229,80 @@ pub fn name_values(
 /// Converts a GraphQL literal to JSON (enum values become strings).
 pub fn const_to_json(value: &ConstValue) -> serde_json::Value {
     value.clone().into_json().unwrap_or(serde_json::Value::Null)
+}
+
+/// `@page(max:, equal:, atLeast:, atMost:)`. Its cursor columns are the item type's
+/// `@cursor`, filled in once every type is compiled (`compile::page`).
+pub fn page(args: &Args, diags: &mut Vec<Diagnostic>) -> Option<crate::blueprint::page::Page> {
+    use crate::blueprint::page::{Compare, Filter, Page};
+    args.check_names(&["max", "equal", "atLeast", "atMost"], diags);
+    let max = match args.get("max") {
+        Some(Positioned {
+            node: ConstValue::Number(n),
+            ..
+        }) => n.as_u64().filter(|n| *n >= 1),
+        _ => None,
+    };
+    let Some(max) = max else {
+        diags.push(
+            args.diag("@page needs max: the most items one page holds, e.g. @page(max: 1000)"),
+        );
+        return None;
+    };
+    let mut filters = Vec::new();
+    for (name, compare) in [
+        ("equal", Compare::Equal),
+        ("atLeast", Compare::AtLeast),
+        ("atMost", Compare::AtMost),
+    ] {
+        let Some(value) = args.get(name) else {
+            continue;
+        };
+        let ConstValue::Object(obj) = &value.node else {
+            diags.push(args.diag_at(
+                value,
+                format!("@page({name}:) maps arguments to columns: {name}: {{region: \"vervar\"}}"),
+            ));
+            continue;
+        };
+        for (arg, column) in obj {
+            match column {
+                ConstValue::String(c) if !c.trim().is_empty() => filters.push(Filter {
+                    arg: arg.to_string(),
+                    column: c.clone(),
+                    compare,
+                }),
+                _ => diags.push(args.diag_at(
+                    value,
+                    format!("@page({name}:): the column of argument '{arg}' must be a string"),
+                )),
+            }
+        }
+    }
+    Some(Page {
+        cursor: Vec::new(),
+        max: usize::try_from(max).unwrap_or(usize::MAX),
+        filters,
+    })
+}
+
+/// `@cursor(from: ["a", "b"])`: the columns an item's cursor is made of.
+pub fn cursor(args: &Args, diags: &mut Vec<Diagnostic>) -> Option<Vec<String>> {
+    args.check_names(&["from"], diags);
+    let columns: Option<Vec<String>> = match args.get("from").map(|v| &v.node) {
+        Some(ConstValue::List(items)) if !items.is_empty() => items
+            .iter()
+            .map(|i| match i {
+                ConstValue::String(s) if !s.trim().is_empty() => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    };
+    if columns.is_none() {
+        diags.push(args.diag("@cursor needs from: the columns that name an item, e.g. @cursor(from: [\"vervar\", \"year\"])"));
+    }
+    columns
 }
 
 /// `@suppress(below:, of:, when:, withheld:)`; `None` (and a diagnostic) without a valid

@@ -247,11 +247,16 @@ impl Cx<'_> {
         f: Positioned<FieldDefinition>,
     ) -> Option<FieldDef> {
         self.check_type_exists(&f.node.ty, false);
+        let mut page = None;
         for d in &f.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
                 directive: d,
             };
+            if args.name() == "page" {
+                page = directives::page(&args, &mut self.diags).map(std::sync::Arc::new);
+                continue;
+            }
             if !directives::STANDARD.contains(&args.name()) {
                 self.diags.push(
                     args.diag(format!(
@@ -281,6 +286,7 @@ impl Cx<'_> {
             access: Access::Public,
             suppress: None,
             list_size: None,
+            page,
         })
     }
 
@@ -307,6 +313,8 @@ impl Cx<'_> {
         let mut receipt: Option<&Positioned<ConstDirective>> = None;
         let mut validates: Vec<&Positioned<ConstDirective>> = Vec::new();
         let mut suppress: Option<Suppress> = None;
+        let mut page = None;
+        let mut cursor: Option<Vec<String>> = None;
         for d in &f.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
@@ -344,6 +352,15 @@ impl Cx<'_> {
                         self.diags.push(args.diag(format!("@suppress applies to Int or Float count fields, not {owner}.{field_name}")));
                     }
                     suppress = directives::suppress(&args, &mut self.diags);
+                }
+                "page" => page = directives::page(&args, &mut self.diags).map(std::sync::Arc::new),
+                "cursor" => {
+                    if !matches!(named(&f.node.ty.node), "String" | "ID") {
+                        self.diags.push(args.diag(format!(
+                            "@cursor gives a String or ID field, not {owner}.{field_name}"
+                        )));
+                    }
+                    cursor = directives::cursor(&args, &mut self.diags);
                 }
                 "deprecated" => {}
                 "outbox" => outbox = Some(d),
@@ -459,6 +476,9 @@ impl Cx<'_> {
                         FieldPlan::Property(Lookup::Keys(Vec::new()))
                     }
                 }
+                None if cursor.is_some() => {
+                    FieldPlan::Property(Lookup::Cursor(cursor.take().unwrap_or_default()))
+                }
                 None => match map_from {
                     Some((from, _)) => FieldPlan::Property(Lookup::Path(
                         from.split('.').map(str::to_string).collect(),
@@ -534,6 +554,7 @@ impl Cx<'_> {
             access,
             suppress,
             list_size,
+            page,
             name: field_name,
             description: f.description.map(|d| d.node),
             ty: f.ty.node,

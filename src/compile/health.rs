@@ -54,6 +54,7 @@ pub(super) fn sources_field() -> crate::blueprint::FieldDef {
         access: crate::access::Access::Public,
         suppress: None,
         list_size: None,
+        page: None,
         at: (0, 0),
     }
 }

@@ -7,6 +7,7 @@ mod fields;
 mod health;
 mod interfaces;
 mod outbox;
+mod page;
 pub mod template;
 mod upload;
 
@@ -244,6 +245,7 @@ fn compile_schema(
         diags,
     );
     interfaces::check(&types, diags, &kinds);
+    page::resolve(&mut types, diags);
     Some((
         query_type,
         mutation_type,

@@ -360,6 +360,7 @@ impl<'a> Builder<'a> {
                     var_args,
                     out,
                     children,
+                    page: def.page.clone(),
                 }
             }
         })

@@ -13,6 +13,8 @@ use super::projection::{Projection, projections};
 use super::write::Writer;
 use super::{Kind, PlanField, Selection, VarArg};
 use crate::blueprint::Lookup;
+use crate::blueprint::page::Window;
+use crate::error::ErrorCode;
 use crate::resolve::Engine;
 use crate::resolve::node::{Group, Node, get_path};
 use crate::resolve::request::RequestState;
@@ -270,8 +272,13 @@ async fn fetch_field(
             var_args,
             out,
             children,
+            page,
         } => {
             let args = with_variables(cx, args, var_args);
+            let window = match page.as_deref().map(|p| p.window(&args)).transpose() {
+                Ok(w) => w,
+                Err(message) => return Fetched::Failed(ErrorCode::BadRequest, message),
+            };
             let bound =
                 bound_rows(cx.engine, cx.state, binding, &args, level, root, &applies).await;
             let children = match children {
@@ -279,14 +286,36 @@ async fn fetch_field(
                     let take = if out.is_list() { usize::MAX } else { 1 };
                     let mut offsets = Vec::with_capacity(level.nodes.len() + 1);
                     let mut nodes = Vec::with_capacity(level.nodes.len());
+                    // Whether some parent's items hold the cursor `after` names.
+                    let mut after_found = false;
                     for pick in &bound.per_node {
                         offsets.push(nodes.len());
-                        if let Ok(p) = pick {
-                            nodes.extend(bound.picked(*p).take(take).map(|i| NodeRef {
-                                slot: p.slot,
-                                index: i as u32,
-                            }));
+                        let Ok(p) = pick else { continue };
+                        let node = |i: usize| NodeRef {
+                            slot: p.slot,
+                            index: i as u32,
+                        };
+                        match (page, &window) {
+                            (Some(page), Some(w)) => {
+                                let rows = bound.rows(*p);
+                                if let Some(items) = page.select(&args, w, rows, bound.picked(*p)) {
+                                    after_found = true;
+                                    nodes.extend(items.into_iter().map(node));
+                                }
+                            }
+                            _ => nodes.extend(bound.picked(*p).take(take).map(node)),
                         }
+                    }
+                    if let Some(Window {
+                        after: Some(after), ..
+                    }) = &window
+                        && !after_found
+                        && bound.errors.is_empty()
+                    {
+                        return Fetched::Failed(
+                            ErrorCode::BadRequest,
+                            format!("after: no item of this list has the cursor {after}"),
+                        );
                     }
                     offsets.push(nodes.len());
                     let child = Level {
@@ -377,6 +406,8 @@ pub(super) fn read<'v>(lookup: &Lookup, row: &'v Value) -> Option<&'v Value> {
     match lookup {
         Lookup::Keys(keys) => keys.iter().find_map(|k| row.get(k)),
         Lookup::Path(p) => get_path(row, p),
+        // Made of several columns: written by `Writer::leaf`, never read as one value.
+        Lookup::Cursor(_) => None,
     }
 }
 

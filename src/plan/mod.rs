@@ -435,6 +435,8 @@ enum Kind {
         var_args: Vec<VarArg>,
         out: Out,
         children: Option<Selection>,
+        /// `@page`: the items the arguments select, one page of them.
+        page: Option<Arc<crate::blueprint::page::Page>>,
     },
     Namespace {
         children: Selection,

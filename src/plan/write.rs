@@ -9,6 +9,7 @@ use super::exec::{Children, Fetched, Level, NodeRef, read};
 use super::leaf::LIST_NN;
 use super::projection::Projection;
 use super::{Kind, PlanField, Selection};
+use crate::blueprint::Lookup;
 use crate::error::ErrorCode;
 
 /// A value became null where its type forbids it; its error is already recorded. The
@@ -246,6 +247,15 @@ impl<'o, 'p> Writer<'o, 'p> {
                 r?
             }
             Kind::Property {
+                lookup: Lookup::Cursor(columns),
+                out: o,
+                children: None,
+                ..
+            } => {
+                let c = crate::blueprint::page::cursor(row, columns).map(Value::String);
+                self.value(f, o, &o.ty, c.as_ref().unwrap_or(&Value::Null))?
+            }
+            Kind::Property {
                 lookup,
                 out: o,
                 suppress,
@@ -303,7 +313,7 @@ impl<'o, 'p> Writer<'o, 'p> {
             (Kind::Builtin { out: o, .. }, Fetched::Nested(ch)) => {
                 self.children(o.is_list().then_some(&o.ty), f, ch, pos)
             }
-            (Kind::Builtin { .. }, Fetched::Failed(code, message)) => {
+            (Kind::Builtin { .. } | Kind::Bound { .. }, Fetched::Failed(code, message)) => {
                 self.error(f, message.clone(), *code, None);
                 Err(Null)
             }
