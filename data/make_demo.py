@@ -19,12 +19,14 @@ data/wilayah/make_seed.py.
 Standard library only, except openpyxl for the workbook.
 """
 import csv
+import datetime
 import io
 import json
 import math
 import os
 import random
 import re
+import tomllib
 import zipfile
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -378,7 +380,7 @@ for y, (measured, stunted, prev_pub, demo) in STUNT_REG.items():
             2024: "Prevalensi 6,11% resmi (Dinkes PPKB); jumlah balita: DATA DEMO (sintetis)"}[y]
     stunt_rows.append({"region_code": REGENCY, "level": "REGENCY", "year": y, "month": 8,
                        "period": "%d-08" % y, "toddlers_measured": measured, "stunted": stunted,
-                       "prevalence_pct": prev_pub, "lokus": 0, "demo": demo, "note": note})
+                       "prevalence_pct": prev_pub, "lokus": 0, "demo": demo, "note": note, "official_rate": 1})
     dm = split(measured, [pop[(d, (2024, 2))]["total"] * rnd(0.95, 1.05) for d in DCODES])
     ds = split(stunted, [m * risk[d] * rnd(0.9, 1.1) for d, m in zip(DCODES, dm)])
     vrows = []
@@ -386,7 +388,7 @@ for y, (measured, stunted, prev_pub, demo) in STUNT_REG.items():
         stunt_rows.append({"region_code": d, "level": "DISTRICT", "year": y, "month": 8,
                            "period": "%d-08" % y, "toddlers_measured": m, "stunted": s,
                            "prevalence_pct": round(s * 100.0 / m, 2), "lokus": 0, "demo": 1,
-                           "note": DEMO_METHOD})
+                           "note": DEMO_METHOD, "official_rate": 0})
         if y == 2024:
             vs = VILLAGES[d]
             vm = split(m, [pop[(c, (2024, 2))]["total"] for c, _, _ in vs])
@@ -395,7 +397,7 @@ for y, (measured, stunted, prev_pub, demo) in STUNT_REG.items():
                 vrows.append({"region_code": c, "level": "VILLAGE", "year": y, "month": 8,
                               "period": "%d-08" % y, "toddlers_measured": a, "stunted": b,
                               "prevalence_pct": round(b * 100.0 / a, 2) if a else None, "lokus": 0,
-                              "demo": 1, "note": DEMO_METHOD})
+                              "demo": 1, "note": DEMO_METHOD, "official_rate": 0})
     for r in sorted(vrows, key=lambda r: (-(r["prevalence_pct"] or 0), r["region_code"]))[:20]:
         r["lokus"] = 1
     stunt_rows.extend(sorted(vrows, key=lambda r: r["region_code"]))
@@ -420,13 +422,15 @@ Two stunting series that must never be mixed: administrative (e-PPGBM, bulan pen
 Agustus, all toddlers measured) and survey (SKI 2023 / SSGI 2024, Kemenkes, sample-based).
 Official: regency prevalence 7.9% (2022), 6.6% (2023), 6.11% (2024), stunted 2,950 (2022) and
 2,388 (2023); survey 19.5% (2023), 15.8% (2024). Kecamatan, desa and posyandu values are DATA DEMO.
+official_rate marks the rows whose prevalence is the published figure (an observation of it is
+not demo even where the row's counts are).
 No child-level record exists here.
 """)
 dinkes.table("stunting_admin", [
     ("region_code", "VARCHAR(16) NOT NULL"), ("level", "VARCHAR(10) NOT NULL"), ("year", "INTEGER NOT NULL"),
     ("month", "INTEGER NOT NULL"), ("period", "VARCHAR(8) NOT NULL"), ("toddlers_measured", "INTEGER NOT NULL"),
     ("stunted", "INTEGER NOT NULL"), ("prevalence_pct", "DOUBLE PRECISION"), ("lokus", "INTEGER NOT NULL"),
-    ("demo", "INTEGER NOT NULL"), ("note", "VARCHAR(200)"),
+    ("demo", "INTEGER NOT NULL"), ("note", "VARCHAR(200)"), ("official_rate", "INTEGER NOT NULL"),
 ], stunt_rows, "Stunting administratif (e-PPGBM): balita diukur, balita stunting, prevalensi")
 dinkes.table("stunting_survey", [
     ("region_code", "VARCHAR(16) NOT NULL"), ("year", "INTEGER NOT NULL"), ("survey", "VARCHAR(20) NOT NULL"),
@@ -441,7 +445,8 @@ dinkes.raw("""
 CREATE VIEW observations AS
 SELECT 'health.stunting_admin' AS indicator_id, 'health.stunting_admin' AS var, region_code AS vervar,
        0 AS turvar, 'Tidak ada' AS turvar_label, year, month AS turtahun, 'Agustus' AS turtahun_label,
-       prevalence_pct AS value, CASE WHEN stunted BETWEEN 1 AND 4 THEN 1 ELSE 0 END AS withheld, demo
+       prevalence_pct AS value, CASE WHEN stunted BETWEEN 1 AND 4 THEN 1 ELSE 0 END AS withheld,
+       CASE WHEN official_rate = 1 THEN 0 ELSE demo END AS demo
 FROM stunting_admin
 WHERE level <> 'VILLAGE'
 UNION ALL
@@ -1089,16 +1094,21 @@ bappeda.write()
 
 DAILY = "https://dailyindonesia.co/3104/dprd-kabupaten-trenggalek-sahkan-apbd-2025-senilai-rp-19-triliun/berita"
 HARIAN = "https://harian-news.com/?p=18870"
+KABAR = "https://kabartrenggalek.com/duit-kunjungan-ke-luar-kota-dprd-trenggalek-habis-apbd-perubahan-tambah-rp3-m"
+SUKSES = "https://suksesinasional.com/?p=115432"
 GESURI = "https://www.gesuri.id/pemerintahan/apbd-trenggalek-2026-disahkan-pemangkasan-dana-transfer-jadi-tantangan-utama-b2nxIZbbGT"
 apbd = [
     {"id": "2025-MURNI", "sort_order": 1, "year": 2025, "stage": "ORIGINAL", "revenue_idr": 1969e9,
-     "expenditure_idr": 2000e9, "document_ref": None, "demo": 0, "source_url": DAILY,
+     "expenditure_idr": 2000e9, "revenue_approximate": 0, "expenditure_approximate": 1,
+     "document_ref": None, "demo": 0, "source_url": DAILY,
      "note": "Angka pemberitaan (pendapatan Rp 1,969 T; belanja sekitar Rp 2,0 T, satu laporan menyebut 2,2 T); konfirmasi dengan Perda APBD"},
     {"id": "2025-PERUBAHAN", "sort_order": 2, "year": 2025, "stage": "REVISED", "revenue_idr": 1933e9,
-     "expenditure_idr": 2016.865e9, "document_ref": None, "demo": 0, "source_url": HARIAN,
-     "note": "Angka pemberitaan (pendapatan Rp 1,933 T; defisit Rp 83,865 M; laporan lain menyebut belanja Rp 2,19 T); konfirmasi dengan Perda APBD-P"},
+     "expenditure_idr": 2016e9, "revenue_approximate": 0, "expenditure_approximate": 0,
+     "document_ref": None, "demo": 0, "source_url": KABAR,
+     "note": "Angka pemberitaan (pendapatan Rp 1,933 T; belanja Rp 2,016 T; harian-news menyebut belanja Rp 2,19 T dengan defisit Rp 83,865 M); konfirmasi dengan Perda APBD-P"},
     {"id": "2026-MURNI", "sort_order": 3, "year": 2026, "stage": "ORIGINAL", "revenue_idr": 1866e9,
-     "expenditure_idr": 1935e9, "document_ref": None, "demo": 0, "source_url": GESURI,
+     "expenditure_idr": 1935e9, "revenue_approximate": 1, "expenditure_approximate": 1,
+     "document_ref": None, "demo": 0, "source_url": GESURI,
      "note": "Angka pemberitaan (sekitar); defisit ditutup SILPA 2025 sekitar Rp 68 M"},
 ]
 ABS_ORGS = ["bappeda", "bpkad", "dinkes", "dinsos", "disdikpora", "diskominfo", "disparbud", "dpmptsp", "dukcapil", "pupr"]
@@ -1121,7 +1131,8 @@ not yet from the Perda document; see note and source_url); absorption is DATA DE
 bpkad.table("apbd_summary", [
     ("id", "VARCHAR(20) PRIMARY KEY"), ("sort_order", "INTEGER NOT NULL"), ("year", "INTEGER NOT NULL"),
     ("stage", "VARCHAR(10) NOT NULL"), ("revenue_idr", "DOUBLE PRECISION NOT NULL"),
-    ("expenditure_idr", "DOUBLE PRECISION NOT NULL"), ("document_ref", "VARCHAR(60)"), ("demo", "INTEGER NOT NULL"),
+    ("expenditure_idr", "DOUBLE PRECISION NOT NULL"), ("revenue_approximate", "INTEGER NOT NULL"),
+    ("expenditure_approximate", "INTEGER NOT NULL"), ("document_ref", "VARCHAR(60)"), ("demo", "INTEGER NOT NULL"),
     ("source_url", "VARCHAR(200) NOT NULL"), ("note", "VARCHAR(240)"),
 ], apbd, "Ringkasan APBD per tahun dan tahap (murni/perubahan)")
 bpkad.table("absorption", [
@@ -1158,13 +1169,32 @@ ORGS = [
 ]
 org_rows = [{"slug": s, "sort_order": i + 1, "name": n, "kind": k, "role": r} for i, (s, n, k, r) in enumerate(ORGS)]
 
-# id, title, domain, opd, source_system, connector, kind, state, binding, method, unit, frequency,
+# id, title, domain, opd, source_system, connector, binding, method, unit, frequency,
 # coverage, spatial, last_updated, tier, licence, demo, weight
 D = []
 
 
-def ds(id, title, domain, opd, system, connector, kind, state, binding, method, unit, freq, coverage,
+def answered(connector):
+    """How the shipped deployment answers a connector, read from its file in connectors/:
+    (ConnectorKind, OnboardingState). LIVE is a database or an API called at request time;
+    SNAPSHOT is a file, or an HTTP API answered from stored answers (a `file:` base_url, the
+    default when its URL variable is unset); MISSING has no connector."""
+    if connector is None:
+        return "NONE", "MISSING"
+    with open(os.path.join(ROOT, "..", "connectors", connector + ".toml"), "rb") as f:
+        c = tomllib.load(f)
+    for kind in ("sqlite", "postgres", "mysql", "file"):
+        if kind in c:
+            return kind.upper(), "SNAPSHOT" if kind == "file" else "LIVE"
+    base = c["http"]["base_url"]
+    # "${env.X:-file:DIR}": the default is what the shipped deployment serves.
+    default = base.split(":-", 1)[1] if base.startswith("${") else base
+    return "HTTP", "SNAPSHOT" if default.startswith("file:") else "LIVE"
+
+
+def ds(id, title, domain, opd, system, connector, binding, method, unit, freq, coverage,
        spatial, updated, tier, demo, licence="CC-BY-4.0", weight=1.0):
+    kind, state = answered(connector)
     D.append({"id": id, "title": title, "domain": domain, "opd": opd, "source_system": system,
               "connector": connector, "connector_kind": kind, "state": state, "binding": binding,
               "method": method, "unit": unit, "frequency": freq, "temporal_coverage": coverage,
@@ -1174,109 +1204,184 @@ def ds(id, title, domain, opd, system, connector, kind, state, binding, method, 
 
 DM = DEMO_METHOD
 ds("wilayah.regions", "Kode dan nama wilayah (kabupaten, kecamatan, desa/kelurahan)", "REFERENCE", "diskominfo",
-   "Kepmendagri 300.2.2-2138/2025", "wilayah", "SQLITE", "LIVE", "Query.regency",
+   "Kepmendagri 300.2.2-2138/2025", "wilayah", "Query.regency",
    "Kode referensi Kemendagri; kode BPS kecamatan dari bridging BPS", "kode", "IRREGULAR", "2025", "VILLAGE",
    "2026-02-13", "PUBLIC", False, "MIT", 2.0)
 ds("dukcapil.population", "Jumlah penduduk menurut jenis kelamin dan jumlah KK", "POPULATION", "dukcapil",
-   "SIAK (DKB semester)", "dukcapil", "SQLITE", "LIVE", "Regency.population",
+   "SIAK (DKB semester)", "dukcapil", "Regency.population",
    "Register DKB per semester. Hanya total/L/P kabupaten Semester II 2024 resmi; selebihnya " + DM,
    "jiwa", "SEMESTER", "2023-S1..2024-S2", "VILLAGE", "2025-02-28", "PUBLIC", True, weight=2.0)
 ds("dukcapil.age_groups", "Penduduk menurut kelompok umur dan jenis kelamin", "POPULATION", "dukcapil",
-   "SIAK (DKB semester)", "dukcapil", "SQLITE", "LIVE", "District.ageGroups", DM, "jiwa", "SEMESTER",
+   "SIAK (DKB semester)", "dukcapil", "District.ageGroups", DM, "jiwa", "SEMESTER",
    "2024-S2", "DISTRICT", "2025-02-28", "PUBLIC", True)
 ds("bps.population", "Jumlah penduduk pertengahan tahun (BPS)", "POPULATION", "bps", "BPS WebAPI",
-   "bps", "HTTP", "LIVE", "Indicator.observations", "Proyeksi penduduk / SP2020 (BPS)", "jiwa", "ANNUAL",
+   "bps", "Indicator.observations", "Proyeksi penduduk / SP2020 (BPS)", "jiwa", "ANNUAL",
    "2018..2024", "REGENCY", "2025-02-28", "PUBLIC", False)
 ds("bps.poverty", "Kemiskinan: P0, jumlah penduduk miskin, garis kemiskinan, P1, P2", "POVERTY", "bps",
-   "BPS WebAPI", "bps", "HTTP", "LIVE", "Regency.poverty", "Susenas Maret (BPS)", "persen", "ANNUAL",
+   "BPS WebAPI", "bps", "Regency.poverty", "Susenas Maret (BPS)", "persen", "ANNUAL",
    "2018..2025", "REGENCY", "2025-09-25", "PUBLIC", False, weight=2.0)
 ds("dinsos.dtsen_deciles", "Rumah tangga dan individu DTSEN per desil", "POVERTY", "dinsos",
-   "DTSEN / SIKS-NG", "dinsos", "SQLITE", "LIVE", "District.welfareDeciles", "Agregat DTSEN per triwulan; " + DM,
+   "DTSEN / SIKS-NG", "dinsos", "District.welfareDeciles", "Agregat DTSEN per triwulan; " + DM,
    "rumah tangga", "QUARTERLY", "2024-Q1..2025-Q3", "VILLAGE", "2025-10-15", "INTERNAL", True,
    "Terbatas (internal Pemkab)", 2.0)
 ds("dinsos.dtsen_programs", "Penerima PKH, Sembako dan PBI-JK", "POVERTY", "dinsos", "DTSEN / SIKS-NG",
-   "dinsos", "SQLITE", "LIVE", "District.socialAssistance", DM, "rumah tangga", "QUARTERLY",
+   "dinsos", "District.socialAssistance", DM, "rumah tangga", "QUARTERLY",
    "2024-Q1..2025-Q3", "DISTRICT", "2025-10-15", "INTERNAL", True, "Terbatas (internal Pemkab)")
 ds("dinsos.siksng_proposals", "Usulan perubahan data DTSEN dari desa (SIKS-NG)", "POVERTY", "dinsos",
-   "SIKS-NG", None, "NONE", "MISSING", None, "Usulan desa, verifikasi Dinsos", "usulan", "MONTHLY", None,
+   "SIKS-NG", None, None, "Usulan desa, verifikasi Dinsos", "usulan", "MONTHLY", None,
    "VILLAGE", None, "INTERNAL", False, "Terbatas (internal Pemkab)")
 ds("disdikpora.dapodik_recap", "Rekap sekolah, peserta didik dan guru (Dapodik)", "EDUCATION", "disdikpora",
-   "Dapodik (rekap spreadsheet)", "disdikpora", "FILE", "OFFLINE", "District.education",
+   "Dapodik (rekap spreadsheet)", "disdikpora", "District.education",
    "Rekap semester Dapodik per kecamatan; " + DM, "sekolah", "SEMESTER", "20241..20251", "DISTRICT",
    "2025-10-31", "PUBLIC", True)
 ds("disdikpora.schools", "Daftar sekolah (NPSN, jenjang, status, lokasi)", "EDUCATION", "disdikpora",
-   "Dapodik referensi", None, "NONE", "MISSING", None, "Referensi Dapodik", "sekolah", "SEMESTER", None,
+   "Dapodik referensi", None, None, "Referensi Dapodik", "sekolah", "SEMESTER", None,
    "VILLAGE", None, "PUBLIC", False)
 ds("dinkes.stunting_admin", "Prevalensi stunting administratif (e-PPGBM)", "HEALTH", "dinkes",
-   "e-PPGBM / SIGIZI Terpadu (agregat)", "dinkes", "SQLITE", "LIVE", "District.stunting",
+   "e-PPGBM / SIGIZI Terpadu (agregat)", "dinkes", "District.stunting",
    "Bulan penimbangan Agustus, seluruh balita diukur; kabupaten resmi, kecamatan/desa " + DM, "persen",
    "ANNUAL", "2022..2024", "VILLAGE", "2025-01-22", "PUBLIC", True, weight=2.0)
 ds("dinkes.stunting_survey", "Prevalensi stunting survei (SKI/SSGI Kemenkes)", "HEALTH", "dinkes",
-   "SKI 2023 / SSGI 2024", "dinkes", "SQLITE", "LIVE", "Regency.stuntingSurvey", "Survei sampel Kemenkes",
+   "SKI 2023 / SSGI 2024", "dinkes", "Regency.stuntingSurvey", "Survei sampel Kemenkes",
    "persen", "ANNUAL", "2023..2024", "REGENCY", "2025-05-01", "PUBLIC", False)
-ds("dinkes.posyandu", "Jumlah posyandu per desa", "HEALTH", "dinkes", "Profil Kesehatan", "dinkes", "SQLITE",
-   "LIVE", "District.health", DM, "unit", "ANNUAL", "2024", "VILLAGE", "2025-03-31", "PUBLIC", True)
+ds("dinkes.posyandu", "Jumlah posyandu per desa", "HEALTH", "dinkes", "Profil Kesehatan", "dinkes", "District.health", DM, "unit", "ANNUAL", "2024", "VILLAGE", "2025-03-31", "PUBLIC", True)
 ds("dinkes.facilities", "Daftar fasilitas kesehatan (RSUD, puskesmas)", "HEALTH", "dinkes",
-   "Satu Data (CKAN datastore)", "satudata", "HTTP", "LIVE", "Query.healthFacilities",
+   "Satu Data (CKAN datastore)", "satudata", "Query.healthFacilities",
    "RSUD resmi; puskesmas " + DM, "unit", "IRREGULAR", "2025", "VILLAGE", "2025-06-30", "PUBLIC", True)
 ds("dinkes.simpus_visits", "Kunjungan puskesmas (SIMPUS/SATUSEHAT, agregat)", "HEALTH", "dinkes",
-   "SIMPUS / SATUSEHAT", None, "NONE", "MISSING", None, "Agregat kunjungan harian", "kunjungan", "DAILY",
+   "SIMPUS / SATUSEHAT", None, None, "Agregat kunjungan harian", "kunjungan", "DAILY",
    None, "DISTRICT", None, "INTERNAL", False, "Terbatas (internal Pemkab)")
 ds("disparbud.destinations", "Daftar destinasi wisata", "TOURISM", "disparbud", "Spreadsheet Disparbud",
-   "disparbud", "FILE", "OFFLINE", "Query.destinations", "Daftar destinasi Disparbud", "destinasi",
+   "disparbud", "Query.destinations", "Daftar destinasi Disparbud", "destinasi",
    "IRREGULAR", "2025", "VILLAGE", "2025-01-05", "PUBLIC", False)
 ds("disparbud.visits", "Kunjungan wisatawan per destinasi", "TOURISM", "disparbud", "Spreadsheet UPT Disparbud",
-   "disparbud", "FILE", "OFFLINE", "Destination.visits",
+   "disparbud", "Destination.visits",
    "Hitungan loket tiket; Nataru 2024 dan Lebaran 2023 resmi, bulanan 2024-2025 " + DM, "kunjungan", "MONTHLY",
    "2023-04..2025-10", "DISTRICT", "2025-11-05", "PUBLIC", True)
 ds("disparbud.traditions", "Tradisi dan upacara adat", "CULTURE", "disparbud", "Spreadsheet Disparbud",
-   "disparbud", "FILE", "OFFLINE", "Query.traditions", "Inventaris budaya", "tradisi", "IRREGULAR", "2024",
+   "disparbud", "Query.traditions", "Inventaris budaya", "tradisi", "IRREGULAR", "2024",
    "VILLAGE", "2025-01-05", "PUBLIC", False)
 ds("disparbud.cultural_events", "Agenda acara budaya (kalender Jawa)", "CULTURE", "disparbud",
-   "Spreadsheet Disparbud", "disparbud", "FILE", "OFFLINE", "Query.culturalEvents",
+   "Spreadsheet Disparbud", "disparbud", "Query.culturalEvents",
    "Agenda tahunan; tanggal " + DM, "acara", "ANNUAL", "2025..2026", "VILLAGE", "2025-11-01", "PUBLIC", True)
 ds("dpmptsp.opportunities", "Peluang investasi (SIMPONI)", "INVESTMENT", "dpmptsp", "SIMPONI (ekspor JSON)",
-   "dpmptsp", "FILE", "OFFLINE", "Query.investmentOpportunities", DM, "proyek", "IRREGULAR", "2025",
+   "dpmptsp", "Query.investmentOpportunities", DM, "proyek", "IRREGULAR", "2025",
    "DISTRICT", "2025-09-30", "PUBLIC", True)
 ds("dpmptsp.realisation", "Realisasi investasi PMA/PMDN per kecamatan", "INVESTMENT", "dpmptsp",
-   "LKPM (ekspor JSON)", "dpmptsp", "FILE", "OFFLINE", "District.investment", DM, "rupiah", "QUARTERLY",
+   "LKPM (ekspor JSON)", "dpmptsp", "District.investment", DM, "rupiah", "QUARTERLY",
    "2024-Q1..2025-Q3", "DISTRICT", "2025-10-20", "PUBLIC", True)
-ds("dpmptsp.oss_permits", "Perizinan berusaha OSS-RBA", "INVESTMENT", "dpmptsp", "OSS-RBA", None, "NONE",
-   "MISSING", None, "Data perizinan OSS", "izin", "DAILY", None, "DISTRICT", None, "PUBLIC", False)
+ds("dpmptsp.oss_permits", "Perizinan berusaha OSS-RBA", "INVESTMENT", "dpmptsp", "OSS-RBA", None, None, "Data perizinan OSS", "izin", "DAILY", None, "DISTRICT", None, "PUBLIC", False)
 ds("dpmptsp.services", "Katalog layanan publik (MPP)", "PUBLIC_SERVICE", "dpmptsp", "Standar pelayanan (JSON)",
-   "dpmptsp", "FILE", "OFFLINE", "Query.publicServices", DM, "layanan", "IRREGULAR", "2025", "REGENCY",
+   "dpmptsp", "Query.publicServices", DM, "layanan", "IRREGULAR", "2025", "REGENCY",
    "2025-07-01", "PUBLIC", True)
 ds("dpmptsp.satisfaction", "Indeks Kepuasan Masyarakat (SKM) per unit layanan", "PUBLIC_SERVICE", "dpmptsp",
-   "SKM (JSON)", "dpmptsp", "FILE", "OFFLINE", "Query.satisfaction", DM, "indeks", "SEMESTER", "2024..2025",
+   "SKM (JSON)", "dpmptsp", "Query.satisfaction", DM, "indeks", "SEMESTER", "2024..2025",
    "REGENCY", "2025-07-15", "PUBLIC", True)
 ds("pengaduan.complaints", "Aduan masyarakat (proyeksi publik)", "COMPLAINT", "diskominfo",
-   "SP4N-LAPOR! + WhatsApp Pemkab", "pengaduan", "SQLITE", "LIVE", "Query.complaints",
+   "SP4N-LAPOR! + WhatsApp Pemkab", "pengaduan", "Query.complaints",
    "Rekap aduan per kanal; " + DM, "aduan", "DAILY", "2024-01..2025-10", "DISTRICT", "2025-10-31", "PUBLIC",
    True, weight=2.0)
 ds("pengaduan.published_volumes", "Volume aduan yang dipublikasikan", "COMPLAINT", "diskominfo",
-   "Siaran pers Diskominfo", "pengaduan", "SQLITE", "LIVE", "Query.complaintVolumesPublished",
+   "Siaran pers Diskominfo", "pengaduan", "Query.complaintVolumesPublished",
    "Rekap resmi dari pemberitaan", "aduan", "IRREGULAR", "2020..2023", "REGENCY", "2023-05-19", "PUBLIC", False)
 ds("pengaduan.lapor_api", "Integrasi API SP4N-LAPOR! (real time)", "COMPLAINT", "diskominfo",
-   "SP4N-LAPOR! API", None, "NONE", "MISSING", None, "Menunggu kredensial developer", "aduan", "DAILY",
+   "SP4N-LAPOR! API", None, None, "Menunggu kredensial developer", "aduan", "DAILY",
    None, "DISTRICT", None, "PUBLIC", False)
 ds("bappeda.performance", "Capaian kinerja program", "PERFORMANCE", "bappeda", "SIPD / e-SAKIP", "bappeda",
-   "SQLITE", "LIVE", "Query.programmePerformance", DM, "persen", "QUARTERLY", "2024..2025", "REGENCY",
+   "Query.programmePerformance", DM, "persen", "QUARTERLY", "2024..2025", "REGENCY",
    "2025-10-10", "PUBLIC", True)
-ds("bappeda.boundaries", "Batas wilayah desa (SIJINGGA)", "REFERENCE", "bappeda", "SIJINGGA", None, "NONE",
-   "MISSING", None, "Simpul jaringan informasi geospasial", "poligon", "IRREGULAR", None, "VILLAGE", None,
+ds("bappeda.boundaries", "Batas wilayah desa (SIJINGGA)", "REFERENCE", "bappeda", "SIJINGGA", None, None, "Simpul jaringan informasi geospasial", "poligon", "IRREGULAR", None, "VILLAGE", None,
    "PUBLIC", False)
-ds("bpkad.apbd", "Ringkasan APBD", "FINANCE", "bpkad", "SIPD (penganggaran)", "bpkad", "SQLITE", "LIVE",
-   "Query.budgets", "Angka pemberitaan, menunggu dokumen Perda", "rupiah", "ANNUAL", "2025..2026", "REGENCY",
+ds("bpkad.apbd", "Ringkasan APBD", "FINANCE", "bpkad", "SIPD (penganggaran)", "bpkad", "Query.budgets", "Angka pemberitaan, menunggu dokumen Perda", "rupiah", "ANNUAL", "2025..2026", "REGENCY",
    "2025-11-26", "PUBLIC", False)
 ds("bpkad.absorption", "Penyerapan anggaran per OPD", "FINANCE", "bpkad", "SIPD (penatausahaan)", "bpkad",
-   "SQLITE", "LIVE", "Query.budgetAbsorption", DM, "persen", "MONTHLY", "2025-01..2025-10", "REGENCY",
+   "Query.budgetAbsorption", DM, "persen", "MONTHLY", "2025-01..2025-10", "REGENCY",
    "2025-11-05", "PUBLIC", True)
-ds("pupr.road_condition", "Kondisi jalan kabupaten", "PERFORMANCE", "pupr", "Spreadsheet PUPR", None, "NONE",
-   "MISSING", None, "Survei kondisi jalan", "km", "ANNUAL", None, "DISTRICT", None, "PUBLIC", False)
+ds("pupr.road_condition", "Kondisi jalan kabupaten", "PERFORMANCE", "pupr", "Spreadsheet PUPR", None, None, "Survei kondisi jalan", "km", "ANNUAL", None, "DISTRICT", None, "PUBLIC", False)
 ds("satpolpp.odgj_handling", "Penanganan ODGJ dan ketertiban umum", "COMPLAINT", "satpolpp",
-   "Buku register", None, "NONE", "MISSING", None, "Rekap kejadian", "kejadian", "MONTHLY", None, "DISTRICT",
+   "Buku register", None, None, "Rekap kejadian", "kejadian", "MONTHLY", None, "DISTRICT",
    None, "INTERNAL", False, "Terbatas (internal Pemkab)")
 D.sort(key=lambda r: r["id"])
+
+# Satu Data metadata beyond the row above (Perpres 39/2019: definition, walidata, source
+# document). definition, source document or URL (None where the OPD has none online yet),
+# provisional (figures not yet final: press figures awaiting the Perda, a register still being
+# verified), revised (the series was revised after first publication).
+SIAK = "https://otonominews.id/2024/08/07/ditjen-dukcapil-update-data-kependudukan-bersih-semester-i-2024"
+KEYSTATS = "https://trenggalekkab.go.id/article/halaman/data-statistik-kunci-kabupaten-trenggalek-2018-2023"
+BRS_POVERTY = "https://kabartrenggalek.com/trenggalek-catat-penurunan-kemiskinan-pengeluaran-warga-naik-jadi-rp-450-ribu"
+STUNTING = "https://jatim.tribunnews.com/2024/01/22/angka-prevalensi-stunting-trenggalek-tahun-2023-turun-jauh-di-bawah-nasional-dan-provinsi-jatim"
+VOLUMES = "https://surabaya.tribunnews.com/2023/05/19/4-bulan-pertama-dibuka-nomor-aduan-pemkab-trenggalek-didominasi-orgil-dan-penyaluran-bansos"
+META = {
+    "wilayah.regions": ("Kode dan nama kabupaten, kecamatan dan desa/kelurahan menurut Kepmendagri, dengan padanan kode kecamatan BPS",
+                        "https://github.com/cahyadsn/wilayah", False, True),
+    "dukcapil.population": ("Penduduk terdaftar (Data Kependudukan Bersih) menurut jenis kelamin, dan jumlah kartu keluarga, per wilayah pada akhir semester",
+                            SIAK, False, False),
+    "dukcapil.age_groups": ("Penduduk terdaftar menurut kelompok umur lima tahunan dan jenis kelamin pada akhir semester", SIAK, False, False),
+    "bps.population": ("Jumlah penduduk pertengahan tahun: hasil sensus (SP2010, SP2020) atau proyeksi penduduk BPS", KEYSTATS, False, True),
+    "bps.poverty": ("Penduduk dengan pengeluaran per kapita per bulan di bawah garis kemiskinan (Susenas Maret), beserta indeks kedalaman P1 dan keparahan P2",
+                    BRS_POVERTY, False, False),
+    "dinsos.dtsen_deciles": ("Rumah tangga dan individu yang terdaftar di DTSEN menurut desil kesejahteraan, per wilayah dan triwulan", None, True, False),
+    "dinsos.dtsen_programs": ("Rumah tangga penerima PKH, bantuan Sembako dan peserta PBI-JK menurut DTSEN, per kecamatan dan triwulan", None, True, False),
+    "dinsos.siksng_proposals": ("Usulan desa untuk menambah, mengubah atau mengeluarkan rumah tangga dari DTSEN", None, True, False),
+    "disdikpora.dapodik_recap": ("Jumlah satuan pendidikan, peserta didik dan guru per jenjang dan kecamatan menurut Dapodik pada akhir semester", None, False, False),
+    "disdikpora.schools": ("Daftar satuan pendidikan dengan NPSN, jenjang, status dan lokasi", None, False, False),
+    "dinkes.stunting_admin": ("Balita dengan tinggi badan menurut umur di bawah -2 SD standar WHO, dari pengukuran seluruh balita pada bulan penimbangan (e-PPGBM)",
+                              STUNTING, False, False),
+    "dinkes.stunting_survey": ("Prevalensi stunting balita dari survei sampel Kemenkes (SKI 2023, SSGI 2024)",
+                               "https://tgxnews.com/highlights/196/angka-stunting-di-trenggalek-turun-jadi-15-persen", False, False),
+    "dinkes.posyandu": ("Jumlah posyandu aktif per desa/kelurahan", None, False, False),
+    "dinkes.facilities": ("Fasilitas pelayanan kesehatan milik pemerintah (rumah sakit umum daerah, puskesmas) dengan lokasinya",
+                          "https://nusantarapos.co.id/165556/komisi-iv-dprd-trenggalek-evaluasi-layanan-rsud-pastikan-kebutuhan-kesehatan-terpenuhi", False, False),
+    "dinkes.simpus_visits": ("Kunjungan pasien puskesmas per hari, agregat tanpa identitas", None, False, False),
+    "disparbud.destinations": ("Destinasi wisata yang dikelola atau tercatat Disparbud, dengan jenis, lokasi dan tarif", VIVA, False, False),
+    "disparbud.visits": ("Wisatawan yang tercatat di loket tiket destinasi, per hari periode libur dan per bulan", VIVA, False, False),
+    "disparbud.traditions": ("Tradisi dan upacara adat dengan status Warisan Budaya Takbenda dan kalender Jawa pelaksanaannya",
+                             "https://jawatimuran.disperpusip.jatimprov.go.id/2012/03/01/larung-sembonyo/", False, False),
+    "disparbud.cultural_events": ("Agenda pelaksanaan tradisi per tahun, dengan tanggal Masehi dan hari pasaran", None, True, False),
+    "dpmptsp.opportunities": ("Peluang investasi per kecamatan dengan sektor, luas lahan dan nilai perkiraan (SIMPONI)",
+                              "https://dpmptsp.trenggalekkab.go.id/simponi/profil/trenggalek", False, False),
+    "dpmptsp.realisation": ("Nilai realisasi penanaman modal asing dan dalam negeri per kecamatan dan triwulan menurut LKPM", None, True, False),
+    "dpmptsp.oss_permits": ("Perizinan berusaha berbasis risiko yang terbit melalui OSS-RBA", None, False, False),
+    "dpmptsp.services": ("Jenis layanan perizinan dan nonperizinan di Mal Pelayanan Publik dengan waktu dan biaya menurut standar pelayanan", None, False, False),
+    "dpmptsp.satisfaction": ("Indeks Kepuasan Masyarakat per unit layanan per semester (Permenpan RB 14/2017)", None, False, False),
+    "pengaduan.complaints": ("Aduan warga yang diterima melalui SP4N-LAPOR! dan WhatsApp Pemkab, tanpa identitas pelapor; aduan rahasia hanya untuk staf",
+                             "https://jatimnow.com/baca-58944-pemkab-trenggalek-kerjakan-ratusan-permasalahan-yang-diadukan-warga-secara-online", False, False),
+    "pengaduan.published_volumes": ("Jumlah aduan diterima dan diselesaikan sebagaimana diumumkan Diskominfo", VOLUMES, False, False),
+    "pengaduan.lapor_api": ("Aduan SP4N-LAPOR! secara waktu nyata melalui API", "https://blog.lapor.go.id/integrasi", False, False),
+    "bappeda.performance": ("Target dan realisasi indikator kinerja program serta pagu dan realisasi anggarannya per triwulan (SIPD, e-SAKIP)", None, True, False),
+    "bappeda.boundaries": ("Poligon batas desa/kelurahan dari simpul jaringan informasi geospasial daerah", None, False, False),
+    "bpkad.apbd": ("Pendapatan dan belanja daerah menurut APBD murni dan perubahan", DAILY, True, True),
+    "bpkad.absorption": ("Pagu dan realisasi belanja kumulatif per OPD per bulan (SIPD penatausahaan)", None, True, False),
+    "pupr.road_condition": ("Panjang jalan kabupaten menurut kondisi (baik, sedang, rusak ringan, rusak berat)", None, False, False),
+    "satpolpp.odgj_handling": ("Kejadian penanganan ODGJ dan gangguan ketertiban umum per bulan", None, False, False),
+}
+assert set(META) == {d["id"] for d in D}, set(META) ^ {d["id"] for d in D}
+
+# The next release follows from the frequency and the last update (Dukcapil: end of each
+# semester; BPS poverty: each September); irregular and unconnected datasets have none.
+STEP_MONTHS = {"MONTHLY": 1, "QUARTERLY": 3, "SEMESTER": 6, "ANNUAL": 12}
+STEP_DAYS = {"DAILY": 1, "WEEKLY": 7}
+
+
+def next_release(frequency, updated):
+    if updated is None:
+        return None
+    y, m, d = (int(x) for x in updated.split("-"))
+    if frequency in STEP_DAYS:
+        return (datetime.date(y, m, d) + datetime.timedelta(days=STEP_DAYS[frequency])).isoformat()
+    if frequency not in STEP_MONTHS:
+        return None
+    m += STEP_MONTHS[frequency]
+    y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+    return "%04d-%02d-%02d" % (y, m, min(d, 28))
+
+
+for d in D:
+    definition, source_url, provisional, revised = META[d["id"]]
+    d.update({"definition": definition, "custodian": "diskominfo", "source_url": source_url,
+              "next_release": next_release(d["frequency"], d["last_updated"]),
+              "provisional": 1 if provisional else 0, "revised": 1 if revised else 0})
 
 # id, name, domain, unit, polarity, dataset, typename, bps_var, description
 INDICATORS = [
@@ -1304,10 +1409,60 @@ ind_rows = [{"id": i, "name": n, "domain": dm, "unit": u, "polarity": p, "datase
              "bps_var": v} for i, n, dm, u, p, d, t, v in INDICATORS]
 assert all(any(x["id"] == r["dataset_id"] for x in D) for r in ind_rows)
 
+# The variables of each dataset with their own unit: its indicators, or the dataset itself as
+# one variable. A dataset whose variables differ in unit (poverty: percent, thousands of people,
+# rupiah, index) has no single unit.
+# Variables served by typed fields but not (yet) as indicators.
+EXTRA_VARS = {
+    "dinsos.dtsen_deciles": [("individuals", "Individu DTSEN menurut desil", "jiwa")],
+    "dinsos.dtsen_programs": [("pkh_households", "Rumah tangga penerima PKH", "rumah tangga"),
+                              ("sembako_households", "Rumah tangga penerima Sembako", "rumah tangga"),
+                              ("pbi_individuals", "Peserta PBI-JK", "jiwa")],
+    "disdikpora.dapodik_recap": [("teachers", "Jumlah guru", "guru")],
+    "bappeda.performance": [("target", "Target indikator program", "satuan indikator (menurut program)"),
+                            ("realisation", "Realisasi indikator program", "satuan indikator (menurut program)"),
+                            ("budget_ceiling_idr", "Pagu anggaran program", "rupiah"),
+                            ("budget_realised_idr", "Realisasi anggaran program", "rupiah")],
+    "bpkad.apbd": [("revenue_idr", "Pendapatan daerah", "rupiah"), ("expenditure_idr", "Belanja daerah", "rupiah")],
+}
+var_rows = []
+for d in D:
+    own = [r for r in ind_rows if r["dataset_id"] == d["id"]]
+    vs = [(r["id"], r["name"], r["unit"]) for r in own] + EXTRA_VARS.get(d["id"], [])
+    vs = vs or [(d["id"], d["title"], d["unit"])]
+    for n, (code, name, unit) in enumerate(vs):
+        var_rows.append({"dataset_id": d["id"], "sort_order": n + 1, "code": code, "name": name, "unit": unit})
+    units = {u for _, _, u in vs}
+    d["unit"] = units.pop() if len(units) == 1 else None
+
+# Published figures as their sources give them: approximations ("sekitar Rp 2,0 T") flagged,
+# and figures that disagree side by side, each with its source. `served` marks the one the
+# dataset serves. Values are exact decimal text.
+FIGURES = [
+    ("bpkad.apbd", "2025-MURNI", "revenue", "Pendapatan APBD 2025 (murni)", "1969000000000", "rupiah", False, True, "dailyindonesia.co", DAILY, None),
+    ("bpkad.apbd", "2025-MURNI", "expenditure", "Belanja APBD 2025 (murni), sekitar Rp 2,0 T", "2000000000000", "rupiah", True, True, "dailyindonesia.co", DAILY, None),
+    ("bpkad.apbd", "2025-MURNI", "expenditure", "Belanja APBD 2025 (murni), menurut laporan lain", "2200000000000", "rupiah", True, False, "Laporan pers lain (dikutip dailyindonesia.co)", None, None),
+    ("bpkad.apbd", "2025-PERUBAHAN", "revenue", "Pendapatan APBD-P 2025", "1933000000000", "rupiah", False, True, "kabartrenggalek.com", KABAR, "2025-08-07"),
+    ("bpkad.apbd", "2025-PERUBAHAN", "expenditure", "Belanja APBD-P 2025", "2016000000000", "rupiah", False, True, "kabartrenggalek.com", KABAR, "2025-08-07"),
+    ("bpkad.apbd", "2025-PERUBAHAN", "expenditure", "Belanja APBD-P 2025", "2016000000000", "rupiah", False, False, "suksesinasional.com", SUKSES, "2025-08-07"),
+    ("bpkad.apbd", "2025-PERUBAHAN", "expenditure", "Belanja APBD-P 2025 (Rp 2,19 T)", "2190000000000", "rupiah", False, False, "harian-news.com", HARIAN, "2025-08-07"),
+    ("bpkad.apbd", "2025-PERUBAHAN", "deficit", "Defisit APBD-P 2025", "83865000000", "rupiah", False, False, "harian-news.com", HARIAN, "2025-08-07"),
+    ("bpkad.apbd", "2026-MURNI", "revenue", "Pendapatan APBD 2026, sekitar Rp 1,866 T", "1866000000000", "rupiah", True, True, "gesuri.id", GESURI, "2025-11-26"),
+    ("bpkad.apbd", "2026-MURNI", "expenditure", "Belanja APBD 2026, sekitar Rp 1,935 T", "1935000000000", "rupiah", True, True, "gesuri.id", GESURI, "2025-11-26"),
+    ("dukcapil.population", "35.03", "total", "Penduduk terdaftar Semester II 2024 (Dukcapil, DKB)", "753810", "jiwa", False, True, "cahyadsn/wilayah (DKB Semester II 2024)", "https://github.com/cahyadsn/wilayah", None),
+    ("bps.population", "35.03", "total", "Penduduk pertengahan tahun 2024 (BPS): definisi lain, bukan pembanding DKB", "757444", "jiwa", False, False, "databoks (BPS)",
+     "https://databoks.katadata.co.id/demografi/statistik/ceb581cbe955c80/jumlah-penduduk-dan-persentase-kemiskinan-di-kabupaten-trenggalek-2004-2024", None),
+]
+fig_rows = [{"id": n + 1, "dataset_id": ds_id, "subject": subject, "measure": measure, "label": label, "value": value,
+             "unit": unit, "approximate": 1 if approx else 0, "served": 1 if served else 0, "source_name": src,
+             "source_url": url, "published_on": on}
+            for n, (ds_id, subject, measure, label, value, unit, approx, served, src, url, on) in enumerate(FIGURES)]
+assert all(any(x["id"] == r["dataset_id"] for x in D) for r in fig_rows)
+
 catalog = Seed("catalog", """
 Katalog Satu Data Trenggalek (walidata: Diskominfo): organizations (OPD), datasets with their
-metadata and onboarding state (LIVE = database or API connected, OFFLINE = file snapshot,
-MISSING = declared but not connected) and the indicators of the generic indicator core.
+metadata and onboarding state, read from the connector files (LIVE = database or API called
+at request time, SNAPSHOT = file or stored API answers, MISSING = declared but not connected) and the indicators of the generic indicator core.
 `typename` names the GraphQL type whose binding reads the indicator's observations.
 `weight` lets important datasets count more in the coverage figure (default 1).
 """)
@@ -1319,11 +1474,23 @@ catalog.table("datasets", [
     ("id", "VARCHAR(40) PRIMARY KEY"), ("title", "VARCHAR(120) NOT NULL"), ("domain", "VARCHAR(20) NOT NULL"),
     ("opd", "VARCHAR(20) NOT NULL"), ("source_system", "VARCHAR(60) NOT NULL"), ("connector", "VARCHAR(20)"),
     ("connector_kind", "VARCHAR(10) NOT NULL"), ("state", "VARCHAR(10) NOT NULL"), ("binding", "VARCHAR(60)"),
-    ("method", "VARCHAR(200)"), ("unit", "VARCHAR(30) NOT NULL"), ("frequency", "VARCHAR(12) NOT NULL"),
+    ("method", "VARCHAR(200)"), ("unit", "VARCHAR(30)"), ("frequency", "VARCHAR(12) NOT NULL"),
     ("temporal_coverage", "VARCHAR(30)"), ("spatial_level", "VARCHAR(10) NOT NULL"), ("last_updated", "VARCHAR(10)"),
     ("access_tier", "VARCHAR(12) NOT NULL"), ("licence", "VARCHAR(40) NOT NULL"), ("demo", "INTEGER NOT NULL"),
-    ("weight", "DOUBLE PRECISION NOT NULL"),
+    ("weight", "DOUBLE PRECISION NOT NULL"), ("definition", "VARCHAR(240) NOT NULL"),
+    ("custodian", "VARCHAR(20) NOT NULL"), ("source_url", "VARCHAR(200)"), ("next_release", "VARCHAR(10)"),
+    ("provisional", "INTEGER NOT NULL"), ("revised", "INTEGER NOT NULL"),
 ], D)
+catalog.table("variables", [
+    ("dataset_id", "VARCHAR(40) NOT NULL"), ("sort_order", "INTEGER NOT NULL"), ("code", "VARCHAR(40) NOT NULL"),
+    ("name", "VARCHAR(120) NOT NULL"), ("unit", "VARCHAR(60) NOT NULL"),
+], var_rows, "Variabel tiap dataset dengan satuannya sendiri")
+catalog.table("published_figures", [
+    ("id", "INTEGER PRIMARY KEY"), ("dataset_id", "VARCHAR(40) NOT NULL"), ("subject", "VARCHAR(40) NOT NULL"),
+    ("measure", "VARCHAR(20) NOT NULL"), ("label", "VARCHAR(120) NOT NULL"), ("value", "VARCHAR(30) NOT NULL"),
+    ("unit", "VARCHAR(20) NOT NULL"), ("approximate", "INTEGER NOT NULL"), ("served", "INTEGER NOT NULL"),
+    ("source_name", "VARCHAR(80) NOT NULL"), ("source_url", "VARCHAR(200)"), ("published_on", "VARCHAR(10)"),
+], fig_rows, "Angka terbitan apa adanya: perkiraan ditandai, angka yang berbeda antarsumber berdampingan")
 catalog.table("indicators", [
     ("id", "VARCHAR(40) PRIMARY KEY"), ("name", "VARCHAR(120) NOT NULL"), ("domain", "VARCHAR(20) NOT NULL"),
     ("unit", "VARCHAR(30) NOT NULL"), ("polarity", "VARCHAR(20) NOT NULL"), ("dataset_id", "VARCHAR(40) NOT NULL"),

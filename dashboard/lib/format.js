@@ -43,8 +43,10 @@ export function formatCompact(v, digits = 1) {
   return isNum(v) ? nf({ notation: "compact", maximumFractionDigits: digits }).format(v) : DASH;
 }
 
-/** Rupiah, compact: "Rp 1,97 T", "Rp 19,2 M", "Rp 450.334". */
+/** Rupiah (a number, or the exact decimal string of a `Rupiah` field), compact:
+ * "Rp 1,97 T", "Rp 19,2 M", "Rp 450.334". */
 export function formatIdr(v, digits = 2) {
+  if (typeof v === "string" && v.trim() !== "") v = Number(v);
   if (!isNum(v)) return DASH;
   return Math.abs(v) >= 1e6 ? `Rp ${formatCompact(v, digits)}` : `Rp ${formatInt(v)}`;
 }

@@ -69,7 +69,7 @@ function renderCoverage(panel, catalog) {
       "span",
       { class: "muted" },
       ` · ${formatPct(catalog.liveCoveragePct, 0)} terhubung langsung · ${formatInt(catalog.datasetCount)} dataset: ` +
-        `${formatInt(catalog.live)} langsung, ${formatInt(catalog.offline)} berkas, ${formatInt(catalog.missing)} belum masuk` +
+        `${formatInt(catalog.live)} langsung, ${formatInt(catalog.snapshot)} salinan, ${formatInt(catalog.missing)} belum masuk` +
         (catalog.demoDatasets ? ` · ${formatInt(catalog.demoDatasets)} berisi data demo` : ""),
     ),
   );
@@ -95,12 +95,12 @@ function renderCoverage(panel, catalog) {
           "div",
           { class: "stacked", role: "img", "aria-label": `${formatPct(o.liveCoveragePct, 0)} langsung, ${formatPct(o.coveragePct - o.liveCoveragePct, 0)} berkas` },
           h("span", { class: "seg-live", style: { width: `${o.liveCoveragePct}%` } }),
-          h("span", { class: "seg-offline", style: { width: `${Math.max(0, o.coveragePct - o.liveCoveragePct)}%` } }),
+          h("span", { class: "seg-snapshot", style: { width: `${Math.max(0, o.coveragePct - o.liveCoveragePct)}%` } }),
         ),
         h(
           "p",
           { class: "coverage-counts" },
-          `${formatInt(o.datasetCount)} dataset: ${formatInt(o.live)} langsung, ${formatInt(o.offline)} berkas, ${formatInt(o.missing)} belum`,
+          `${formatInt(o.datasetCount)} dataset: ${formatInt(o.live)} langsung, ${formatInt(o.snapshot)} salinan, ${formatInt(o.missing)} belum`,
         ),
       );
     }),

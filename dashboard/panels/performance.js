@@ -96,8 +96,8 @@ function renderProgrammes(panel, rows, year) {
 function renderBudget(panel, rows, budgets, month) {
   const monthNumber = Number(month.slice(5));
   const expected = (monthNumber / 12) * 100;
-  const ceiling = rows.reduce((s, r) => s + r.ceilingIdr, 0);
-  const realised = rows.reduce((s, r) => s + r.realisedIdr, 0);
+  const ceiling = rows.reduce((s, r) => s + Number(r.ceilingIdr), 0);
+  const realised = rows.reduce((s, r) => s + Number(r.realisedIdr), 0);
   const total = ceiling > 0 ? (realised / ceiling) * 100 : null;
   const year = Number(month.slice(0, 4));
   const apbd =
@@ -119,8 +119,8 @@ function renderBudget(panel, rows, budgets, month) {
         "p",
         { class: "muted", title: apbd.note ?? "" },
         `APBD ${apbd.year} ${apbd.stage === "REVISED" ? "perubahan" : "murni"}: pendapatan ${formatIdr(apbd.revenueIdr)}, belanja ${formatIdr(apbd.expenditureIdr)}, ${
-          apbd.surplusDeficitIdr < 0 ? "defisit" : "surplus"
-        } ${formatIdr(Math.abs(apbd.surplusDeficitIdr))}${apbd.documentRef ? ` (${apbd.documentRef})` : " (angka pemberitaan, belum dari Perda)"}`,
+          Number(apbd.surplusDeficitIdr) < 0 ? "defisit" : "surplus"
+        } ${formatIdr(Math.abs(Number(apbd.surplusDeficitIdr)))}${apbd.documentRef ? ` (${apbd.documentRef})` : " (angka pemberitaan, belum dari Perda)"}`,
       ),
   );
 

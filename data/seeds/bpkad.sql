@@ -10,15 +10,17 @@ CREATE TABLE apbd_summary (
   stage VARCHAR(10) NOT NULL,
   revenue_idr DOUBLE PRECISION NOT NULL,
   expenditure_idr DOUBLE PRECISION NOT NULL,
+  revenue_approximate INTEGER NOT NULL,
+  expenditure_approximate INTEGER NOT NULL,
   document_ref VARCHAR(60),
   demo INTEGER NOT NULL,
   source_url VARCHAR(200) NOT NULL,
   note VARCHAR(240)
 );
-INSERT INTO apbd_summary (id, sort_order, year, stage, revenue_idr, expenditure_idr, document_ref, demo, source_url, note) VALUES
-('2025-MURNI', 1, 2025, 'ORIGINAL', 1969000000000.0, 2000000000000.0, NULL, 0, 'https://dailyindonesia.co/3104/dprd-kabupaten-trenggalek-sahkan-apbd-2025-senilai-rp-19-triliun/berita', 'Angka pemberitaan (pendapatan Rp 1,969 T; belanja sekitar Rp 2,0 T, satu laporan menyebut 2,2 T); konfirmasi dengan Perda APBD'),
-('2025-PERUBAHAN', 2, 2025, 'REVISED', 1933000000000.0, 2016865000000.0, NULL, 0, 'https://harian-news.com/?p=18870', 'Angka pemberitaan (pendapatan Rp 1,933 T; defisit Rp 83,865 M; laporan lain menyebut belanja Rp 2,19 T); konfirmasi dengan Perda APBD-P'),
-('2026-MURNI', 3, 2026, 'ORIGINAL', 1866000000000.0, 1935000000000.0, NULL, 0, 'https://www.gesuri.id/pemerintahan/apbd-trenggalek-2026-disahkan-pemangkasan-dana-transfer-jadi-tantangan-utama-b2nxIZbbGT', 'Angka pemberitaan (sekitar); defisit ditutup SILPA 2025 sekitar Rp 68 M');
+INSERT INTO apbd_summary (id, sort_order, year, stage, revenue_idr, expenditure_idr, revenue_approximate, expenditure_approximate, document_ref, demo, source_url, note) VALUES
+('2025-MURNI', 1, 2025, 'ORIGINAL', 1969000000000.0, 2000000000000.0, 0, 1, NULL, 0, 'https://dailyindonesia.co/3104/dprd-kabupaten-trenggalek-sahkan-apbd-2025-senilai-rp-19-triliun/berita', 'Angka pemberitaan (pendapatan Rp 1,969 T; belanja sekitar Rp 2,0 T, satu laporan menyebut 2,2 T); konfirmasi dengan Perda APBD'),
+('2025-PERUBAHAN', 2, 2025, 'REVISED', 1933000000000.0, 2016000000000.0, 0, 0, NULL, 0, 'https://kabartrenggalek.com/duit-kunjungan-ke-luar-kota-dprd-trenggalek-habis-apbd-perubahan-tambah-rp3-m', 'Angka pemberitaan (pendapatan Rp 1,933 T; belanja Rp 2,016 T; harian-news menyebut belanja Rp 2,19 T dengan defisit Rp 83,865 M); konfirmasi dengan Perda APBD-P'),
+('2026-MURNI', 3, 2026, 'ORIGINAL', 1866000000000.0, 1935000000000.0, 1, 1, NULL, 0, 'https://www.gesuri.id/pemerintahan/apbd-trenggalek-2026-disahkan-pemangkasan-dana-transfer-jadi-tantangan-utama-b2nxIZbbGT', 'Angka pemberitaan (sekitar); defisit ditutup SILPA 2025 sekitar Rp 68 M');
 -- Pagu dan realisasi belanja kumulatif per OPD per bulan
 CREATE TABLE absorption (
   org_slug VARCHAR(20) NOT NULL,

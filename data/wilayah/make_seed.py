@@ -35,6 +35,17 @@ def main():
         out.append((r["kode"], r["kode_tanpa_titik"], r["nama"], level, village_type, parent, bps))
     out.sort(key=lambda t: t[0])
 
+    # Ten village names occur in two kecamatan (Besuki, Depok, ...): their label names the
+    # kecamatan, "Besuki (Panggul)", so a list or a search never shows two identical rows.
+    district_name = {t[0]: t[2] for t in out if t[3] == "DISTRICT"}
+    village_names = [t[2] for t in out if t[3] == "VILLAGE"]
+    out = [
+        t + ("%s (%s)" % (t[2], district_name[t[5]]) if t[3] == "VILLAGE" and village_names.count(t[2]) > 1 else t[2],)
+        for t in out
+    ]
+    labels = [t[7] for t in out if t[3] == "VILLAGE"]
+    assert len(set(labels)) == len(labels), "village labels are unique"
+
     counts = {}
     for t in out:
         key = t[3] if t[3] != "VILLAGE" else "VILLAGE/" + t[4]
@@ -54,9 +65,10 @@ def main():
         "  village_type VARCHAR(12),",
         "  parent_code VARCHAR(16),",
         "  bps_code VARCHAR(10),",
+        "  label VARCHAR(130) NOT NULL,",
         "  ref_version VARCHAR(60) NOT NULL",
         ");",
-        "INSERT INTO regions (code, code_plain, name, level, village_type, parent_code, bps_code, ref_version) VALUES",
+        "INSERT INTO regions (code, code_plain, name, level, village_type, parent_code, bps_code, label, ref_version) VALUES",
     ]
     values = [
         "(" + ", ".join(q(v) for v in t) + ", " + q(REF_VERSION) + ")" for t in out

@@ -320,7 +320,7 @@ async fn no_public_figure_or_list_points_at_a_confidential_complaint() {
     let a_day = |t: &str| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").is_ok();
     let mut confidential = 0;
     for period in months() {
-        let q = format!("{{ complaints(month: \"{period}\") {{ id receivedAt districtCode }} }}");
+        let q = format!("{{ complaints(month: \"{period}\") {{ id receivedOn districtCode }} }}");
         let listed = post(&app, None, &q).await;
         let listed = listed["data"]["complaints"]
             .as_array()
@@ -331,7 +331,7 @@ async fn no_public_figure_or_list_points_at_a_confidential_complaint() {
             let cid = c["id"].as_str().expect("id");
             assert!(opaque(cid), "a public id is opaque: {cid}");
             assert!(
-                a_day(c["receivedAt"].as_str().expect("time")),
+                a_day(c["receivedOn"].as_str().expect("day")),
                 "to the day: {c}"
             );
             *by_district
@@ -359,8 +359,15 @@ async fn no_public_figure_or_list_points_at_a_confidential_complaint() {
             .expect("staff total");
         assert!(all >= listed.len() as i64);
         confidential += all - listed.len() as i64;
-        // The staff list carries the internal ids and the minute.
-        let staff_list = post(&app, Some(&staff), &q).await;
+        // The staff list carries the internal ids and the minute; the public schema has no
+        // minute at all.
+        let minute = format!("{{ complaints(month: \"{period}\") {{ id receivedAt }} }}");
+        let public_minute = post(&app, None, &minute).await;
+        assert!(
+            public_minute["errors"].to_string().contains("receivedAt"),
+            "{public_minute}"
+        );
+        let staff_list = post(&app, Some(&staff), &minute).await;
         let staff_list = staff_list["data"]["complaints"]
             .as_array()
             .expect("list")

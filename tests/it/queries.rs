@@ -1,8 +1,6 @@
 //! The dashboard operations in queries/: each answers without errors from the embedded
 //! sources, and its data is the expected response kept beside it (queries/NAME.snap).
 
-use serde_json::Value;
-
 use crate::harness::{TestApp, copy_deployment, dashboard_operations, repo_root};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -19,37 +17,6 @@ async fn every_dashboard_query_answers_its_expected_response() {
             insta::assert_json_snapshot!(name, r["data"]);
         });
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_published_figures_are_served() {
-    let dir = copy_deployment(&repo_root());
-    let app = TestApp::spawn(dir.path(), &[]).await;
-    let r = app.query("{ regency { population { total male female } districts { population { total } } poverty { rate { year value } } } }").await;
-    assert!(r.get("errors").is_none(), "{r}");
-    let regency = &r["data"]["regency"];
-    assert_eq!(regency["population"]["total"], 753_810);
-    assert_eq!(regency["population"]["male"], 378_680);
-    assert_eq!(regency["population"]["female"], 375_130);
-    let district_sum: i64 = regency["districts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["population"]["total"].as_i64())
-        .sum();
-    assert_eq!(district_sum, 753_810, "districts sum to the regency");
-    let rates = regency["poverty"]["rate"]
-        .as_array()
-        .expect("poverty series");
-    let rate = |year: i64| {
-        rates
-            .iter()
-            .find(|o| o["year"] == year)
-            .map(|o| o["value"].clone())
-            .unwrap_or(Value::Null)
-    };
-    assert_eq!(rate(2025), 10.29);
-    assert_eq!(rate(2018), 12.02);
 }
 
 /// DTSEN registers households, so its individuals can never outnumber the people Dukcapil
