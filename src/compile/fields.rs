@@ -476,14 +476,12 @@ impl Cx<'_> {
                         FieldPlan::Property(Lookup::Keys(Vec::new()))
                     }
                 }
-                None if cursor.is_some() => {
-                    FieldPlan::Property(Lookup::Cursor(cursor.take().unwrap_or_default()))
-                }
-                None => match map_from {
-                    Some((from, _)) => FieldPlan::Property(Lookup::Path(
+                None => match (cursor.take(), map_from) {
+                    (Some(columns), _) => FieldPlan::Property(Lookup::Cursor(columns)),
+                    (None, Some((from, _))) => FieldPlan::Property(Lookup::Path(
                         from.split('.').map(str::to_string).collect(),
                     )),
-                    None => {
+                    (None, None) => {
                         let snake = to_snake(&field_name);
                         let mut keys = vec![field_name.clone()];
                         if snake != field_name {

@@ -275,9 +275,11 @@ async fn fetch_field(
             page,
         } => {
             let args = with_variables(cx, args, var_args);
-            let window = match page.as_deref().map(|p| p.window(&args)).transpose() {
-                Ok(w) => w,
-                Err(message) => return Fetched::Failed(ErrorCode::BadRequest, message),
+            // A paged field's page and the caller's window on it.
+            let paging = match page.as_deref().map(|p| p.window(&args).map(|w| (p, w))) {
+                Some(Err(message)) => return Fetched::Failed(ErrorCode::BadRequest, message),
+                Some(Ok(paging)) => Some(paging),
+                None => None,
             };
             let bound =
                 bound_rows(cx.engine, cx.state, binding, &args, level, root, &applies).await;
@@ -295,20 +297,23 @@ async fn fetch_field(
                             slot: p.slot,
                             index: i as u32,
                         };
-                        match (page, &window) {
-                            (Some(page), Some(w)) => {
+                        match &paging {
+                            Some((page, w)) => {
                                 let rows = bound.rows(*p);
                                 if let Some(items) = page.select(&args, w, rows, bound.picked(*p)) {
                                     after_found = true;
                                     nodes.extend(items.into_iter().map(node));
                                 }
                             }
-                            _ => nodes.extend(bound.picked(*p).take(take).map(node)),
+                            None => nodes.extend(bound.picked(*p).take(take).map(node)),
                         }
                     }
-                    if let Some(Window {
-                        after: Some(after), ..
-                    }) = &window
+                    if let Some((
+                        _,
+                        Window {
+                            after: Some(after), ..
+                        },
+                    )) = &paging
                         && !after_found
                         && bound.errors.is_empty()
                     {
