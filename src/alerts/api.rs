@@ -96,7 +96,7 @@ impl Alerts {
                 Ok(event.cloned().into_iter().collect())
             }
             // The outbox's fields are answered by `crate::outbox`, never here.
-            Builtin::Accept(_) | Builtin::Receipt(_) => Err((
+            Builtin::Accept(_) | Builtin::Receipt(_) | Builtin::Entities => Err((
                 ErrorCode::Internal,
                 "an outbox field reached the alerts".to_string(),
             )),

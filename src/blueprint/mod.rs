@@ -41,6 +41,21 @@ pub struct Blueprint {
     pub dashboard: Option<Arc<crate::config::Dashboard>>,
     /// `[reload]`: whether the running gateway watches the deployment's files.
     pub reload: settings::ReloadSettings,
+    /// `@lookup` fields: how `_entities` resolves each entity type (`[federation]`).
+    pub entities: Vec<EntityLookup>,
+}
+
+/// A `@lookup` Query field: how `_entities` finds entities of `typename` by key.
+#[derive(Debug)]
+pub struct EntityLookup {
+    pub typename: String,
+    pub binding: Arc<Binding>,
+    /// The field's arguments, named like key fields: one call per representation. None:
+    /// the field returns every entity of the type (`list`), matched by key.
+    pub args: Vec<String>,
+    /// The type's `@key` field sets.
+    pub key: Vec<Vec<String>>,
+    pub list: bool,
 }
 
 /// A mutation field whose calls go through the outbox (`@outbox` beside its binding).
@@ -77,6 +92,11 @@ pub struct TypeDef {
     pub access: Access,
     /// Line and column of its name in schema.graphql.
     pub at: (usize, usize),
+    /// `@key(fields:)`: the top-level key fields of each key (federation entities).
+    pub keys: Vec<Vec<String>>,
+    /// Federation directives as written (`@key(fields: "code")`, `@shareable`), printed
+    /// into `_service { sdl }`.
+    pub federation: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -133,6 +153,8 @@ pub struct FieldDef {
     pub page: Option<std::sync::Arc<page::Page>>,
     /// Line and column of its name in schema.graphql.
     pub at: (usize, usize),
+    /// Federation directives as written (`@shareable`, `@external`), for `_service`.
+    pub federation: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -182,6 +204,8 @@ pub enum Builtin {
     Accept(usize),
     /// `@receipt(of:)`: where a receipt of that outbox field is.
     Receipt(usize),
+    /// `Query._entities` of a federation subgraph: representations in, entities out.
+    Entities,
 }
 
 impl Builtin {
@@ -197,6 +221,7 @@ impl Builtin {
             "alertChanged" => Builtin::AlertChanged,
             "openAlerts" => Builtin::OpenAlerts,
             "sourceStatusChanged" => Builtin::SourceStatusChanged,
+            "entities" => Builtin::Entities,
             _ => return None,
         })
     }
@@ -263,6 +288,31 @@ pub struct BindingPlaces {
 pub enum Operation {
     Sql { query: Template },
     Http(HttpOperation),
+    Graphql(GraphqlOperation),
+}
+
+/// `@graphql(connector:, field:, args:, entity:)`: a field of a remote GraphQL service; the
+/// selection under it is forwarded (`plan::remote`).
+#[derive(Debug)]
+pub struct GraphqlOperation {
+    /// The remote field: `field:`, else the field's own name.
+    pub field: String,
+    /// `args: {code: "{{parent.code}}"}`: the remote arguments and their templates; `None`
+    /// forwards the field's own arguments under their names.
+    pub args: Option<Vec<(String, Template)>>,
+    /// `entity: "District"`: the field is one of the remote entity's, read through the
+    /// remote `_entities` with representations of the owner's `@key` fields.
+    pub entity: Option<RemoteEntity>,
+    /// A Mutation field: the remote call is a mutation.
+    pub mutation: bool,
+}
+
+#[derive(Debug)]
+pub struct RemoteEntity {
+    /// The remote `__typename` of the representations.
+    pub typename: String,
+    /// The key fields, read from each parent row (`@key(fields:)` of the owner type).
+    pub key: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -289,6 +339,15 @@ pub struct Batch {
 }
 
 /// The innermost named type of `[[T!]]!`.
+/// A GraphQL name: `[_A-Za-z][_0-9A-Za-z]*`.
+pub fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
 pub fn named(ty: &Type) -> &str {
     match &ty.base {
         async_graphql_parser::types::BaseType::Named(n) => n.as_str(),

@@ -47,6 +47,13 @@ pub enum ConnectorKind {
         path: String,
         csv: CsvFormat,
     },
+    /// A remote GraphQL service: `@graphql` fields forward their selection to it.
+    Graphql {
+        url: String,
+        headers: Vec<(String, String)>,
+        /// `schema`: the remote SDL kept beside the deployment, for `simpul check`.
+        schema: Option<String>,
+    },
 }
 
 /// How a `[file]` source's CSV files are written; `None` is detected from each file.
@@ -81,11 +88,15 @@ impl ConnectorKind {
             ConnectorKind::Sqlite { .. } => "sqlite",
             ConnectorKind::Http { .. } => "http",
             ConnectorKind::File { .. } => "file",
+            ConnectorKind::Graphql { .. } => "graphql",
         }
     }
 
     pub fn is_sql(&self) -> bool {
-        !matches!(self, ConnectorKind::Http { .. })
+        !matches!(
+            self,
+            ConnectorKind::Http { .. } | ConnectorKind::Graphql { .. }
+        )
     }
 }
 

@@ -177,6 +177,23 @@ fn bound(out: &mut String, bp: &Blueprint, b: &Binding) {
                 let _ = writeln!(out, "    rows at: {}", h.select.join("."));
             }
         }
+        Operation::Graphql(g) => match &g.entity {
+            Some(e) => {
+                let _ = writeln!(
+                    out,
+                    "  remote: _entities of {} by {} -> {}",
+                    e.typename,
+                    e.key.join(" "),
+                    g.field
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  remote field: {}", g.field);
+                for (name, t) in g.args.iter().flatten() {
+                    let _ = writeln!(out, "    argument {name} = {}", template_text(t));
+                }
+            }
+        },
     }
     let templates: Vec<&Template> = match &b.operation {
         Operation::Sql { query } => vec![query],
@@ -185,6 +202,7 @@ fn bound(out: &mut String, bp: &Blueprint, b: &Binding) {
             .chain(h.headers.iter().map(|(_, t)| t))
             .chain(h.body.iter())
             .collect(),
+        Operation::Graphql(g) => g.args.iter().flatten().map(|(_, t)| t).collect(),
     };
     let parents = field_of(bp, b.id)
         .map(|(owner, _)| producers(bp, owner).join(", "))
@@ -210,6 +228,8 @@ fn bound(out: &mut String, bp: &Blueprint, b: &Binding) {
         };
         let bound_as = if matches!(b.operation, Operation::Sql { .. }) {
             "a bound parameter"
+        } else if matches!(b.operation, Operation::Graphql(_)) {
+            "a GraphQL literal"
         } else {
             "percent-encoded"
         };

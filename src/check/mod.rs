@@ -9,6 +9,7 @@
 mod explain;
 mod fit;
 mod operations;
+mod remote;
 mod rules;
 mod shape;
 
@@ -101,7 +102,7 @@ async fn queries(bp: &Arc<Blueprint>) -> Vec<Diagnostic> {
 /// order, as the engine holds them).
 pub async fn verify(bp: &Arc<Blueprint>, sources: &[Arc<Source>], live_http: bool) -> Report {
     let mut probed = shape::probe(bp, sources, live_http).await;
-    let unreachable = probed
+    let unreachable: Vec<Diagnostic> = probed
         .unreachable
         .iter()
         .filter_map(|u| {
@@ -119,7 +120,7 @@ pub async fn verify(bp: &Arc<Blueprint>, sources: &[Arc<Source>], live_http: boo
                     ),
                 )
                 .hint(match c.kind.name() {
-                    "http" => "check base_url and the network; run `simpul check --offline` to check without it",
+                    "http" | "graphql" => "check base_url and the network; run `simpul check --offline` to check without it",
                     "file" => "check the path and the file",
                     _ => "check the url (host, port, database name, user); run `simpul check --offline` to check without it",
                 }),
@@ -131,6 +132,9 @@ pub async fn verify(bp: &Arc<Blueprint>, sources: &[Arc<Source>], live_http: boo
     fit.values(&mut probed).await;
     let mut problems = fit.problems;
     problems.extend(queries(bp).await);
+    let (remote_problems, remote_unreachable) = remote::problems(bp, live_http).await;
+    problems.extend(remote_problems);
+    let unreachable: Vec<Diagnostic> = unreachable.into_iter().chain(remote_unreachable).collect();
     for conn in probed.conns.into_iter().flatten() {
         conn.close().await;
     }

@@ -207,6 +207,8 @@ pub async fn probe(bp: &Blueprint, sources: &[Arc<Source>], live_http: bool) -> 
                 Some(Some(conn)) => describe(conn, source, b, query, source.config.timeout).await,
                 _ => Seen::Unknown,
             },
+            // Checked against the remote schema by `check::remote`.
+            Operation::Graphql(_) => Seen::Unknown,
             Operation::Http(op) => {
                 let unreached = unreachable.iter().any(|u| u.connector == b.connector);
                 match sample_call(bp, b, op) {

@@ -21,6 +21,9 @@ impl Cx<'_> {
             file: SCHEMA_FILE,
             directive: d,
         };
+        if args.name() == "graphql" {
+            return self.graphql_binding(&args, f);
+        }
         let is_sql = args.name() == "sql";
         let allowed: &[&str] = if is_sql {
             &["connector", "query", "batch"]
@@ -37,29 +40,11 @@ impl Cx<'_> {
             ]
         };
         args.check_names(allowed, &mut self.diags);
-        let (connector_name, connector_at) = args.string("connector", true, &mut self.diags)?;
-        let Some(&connector) = self.connector_index.get(connector_name.as_str()) else {
-            let known: Vec<&str> = self.connectors.iter().map(|c| c.name.as_str()).collect();
-            self.diags.push(
-                args.diag_at(
-                    connector_at,
-                    format!("unknown connector '{connector_name}'"),
-                )
-                .hint(if known.is_empty() {
-                    format!("create connectors/{connector_name}.toml")
-                } else {
-                    format!(
-                        "known connectors: {}; or create connectors/{connector_name}.toml",
-                        known.join(", ")
-                    )
-                }),
-            );
-            return None;
-        };
+        let (connector, connector_name, connector_at) = self.connector(&args)?;
         let connectors = self.connectors;
         let conn = connectors.get(connector)?;
         let kind = &conn.kind;
-        if is_sql != kind.is_sql() {
+        if is_sql != kind.is_sql() || matches!(kind, crate::config::ConnectorKind::Graphql { .. }) {
             let mut diag = args.diag_at(
                 connector_at,
                 format!(
@@ -77,11 +62,15 @@ impl Cx<'_> {
                 diag.message
                     .push_str(" (select: picks a path in an HTTP response)");
             }
-            self.diags.push(diag.hint(if is_sql {
-                "use @http(connector: ..., path: ...)"
-            } else {
-                "use @sql(connector: ..., query: \"SELECT ...\")"
-            }));
+            self.diags.push(diag.hint(
+                if matches!(kind, crate::config::ConnectorKind::Graphql { .. }) {
+                    "use @graphql(connector: ..., field: ...)"
+                } else if is_sql {
+                    "use @http(connector: ..., path: ...)"
+                } else {
+                    "use @sql(connector: ..., query: \"SELECT ...\")"
+                },
+            ));
             return None;
         }
         let batch_args = directives::batch(&args, &mut self.diags);
@@ -121,7 +110,7 @@ impl Cx<'_> {
         let shareable = !f.mutation
             && match &operation {
                 Operation::Http(h) => h.method == reqwest::Method::GET,
-                Operation::Sql { .. } => true,
+                Operation::Sql { .. } | Operation::Graphql(_) => true,
             };
         let uses_auth = templates
             .iter()
@@ -158,6 +147,33 @@ impl Cx<'_> {
             uses_auth,
         }));
         Some(id)
+    }
+
+    /// The connector a binding directive names, reported when unknown.
+    pub(super) fn connector<'d>(
+        &mut self,
+        args: &Args<'d>,
+    ) -> Option<(usize, String, &'d Positioned<ConstValue>)> {
+        let (connector_name, connector_at) = args.string("connector", true, &mut self.diags)?;
+        let Some(&connector) = self.connector_index.get(connector_name.as_str()) else {
+            let known: Vec<&str> = self.connectors.iter().map(|c| c.name.as_str()).collect();
+            self.diags.push(
+                args.diag_at(
+                    connector_at,
+                    format!("unknown connector '{connector_name}'"),
+                )
+                .hint(if known.is_empty() {
+                    format!("create connectors/{connector_name}.toml")
+                } else {
+                    format!(
+                        "known connectors: {}; or create connectors/{connector_name}.toml",
+                        known.join(", ")
+                    )
+                }),
+            );
+            return None;
+        };
+        Some((connector, connector_name, connector_at))
     }
 
     fn http_operation<'d>(&mut self, args: &Args<'d>) -> Option<(Operation, Vec<Located<'d>>)> {
@@ -236,7 +252,7 @@ impl Cx<'_> {
         ))
     }
 
-    fn template(
+    pub(super) fn template(
         &mut self,
         args: &Args,
         at: &Positioned<ConstValue>,
@@ -253,7 +269,7 @@ impl Cx<'_> {
         }
     }
 
-    fn check_placeholders(
+    pub(super) fn check_placeholders(
         &mut self,
         args: &Args,
         at: &Positioned<ConstValue>,
@@ -449,7 +465,11 @@ fn in_list(t: &Template, p: &Placeholder) -> bool {
 }
 
 /// Position of byte `offset` of a string argument's text in the SDL file.
-fn position_in(at: &Positioned<ConstValue>, text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn position_in(
+    at: &Positioned<ConstValue>,
+    text: &str,
+    offset: usize,
+) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     match before.rfind('\n') {
         None => (at.pos.line, at.pos.column + 1 + before.chars().count()),
@@ -461,7 +481,8 @@ fn position_in(at: &Positioned<ConstValue>, text: &str, offset: usize) -> (usize
 }
 
 /// Binding uids: unique across every blueprint the process compiles (reloads included).
-static NEXT_BINDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+pub(super) static NEXT_BINDING: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(1);
 
 #[cfg(test)]
 mod tests {

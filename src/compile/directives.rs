@@ -13,6 +13,7 @@ use crate::diagnostic::Diagnostic;
 pub const KNOWN: &[&str] = &[
     "sql",
     "http",
+    "graphql",
     "map",
     "const",
     "cache",
@@ -27,6 +28,7 @@ pub const KNOWN: &[&str] = &[
     "validate",
     "length",
     "builtin",
+    "lookup",
 ];
 
 /// The hint of an unknown directive: every directive Simpul reads.

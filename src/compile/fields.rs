@@ -30,6 +30,10 @@ pub struct Cx<'a> {
     pub outboxes: Vec<crate::blueprint::OutboxField>,
     /// `@receipt(of:)` fields, resolved against `outboxes` once every field is compiled.
     pub receipts: Vec<super::outbox::PendingReceipt>,
+    /// The `@key` field sets of the type whose fields are being compiled.
+    pub type_keys: Vec<Vec<String>>,
+    /// `@lookup` fields, resolved into entity resolvers once every field is compiled.
+    pub lookups: Vec<super::federation::PendingLookup>,
     pub diags: Vec<Diagnostic>,
 }
 
@@ -248,6 +252,7 @@ impl Cx<'_> {
     ) -> Option<FieldDef> {
         self.check_type_exists(&f.node.ty, false);
         let mut page = None;
+        let mut federation = Vec::new();
         for d in &f.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
@@ -255,6 +260,10 @@ impl Cx<'_> {
             };
             if args.name() == "page" {
                 page = directives::page(&args, &mut self.diags).map(std::sync::Arc::new);
+                continue;
+            }
+            if super::federation::FIELD_DIRECTIVES.contains(&args.name()) {
+                federation.push(super::federation::print_directive(d));
                 continue;
             }
             if !directives::STANDARD.contains(&args.name()) {
@@ -287,6 +296,7 @@ impl Cx<'_> {
             suppress: None,
             list_size: None,
             page,
+            federation,
         })
     }
 
@@ -315,13 +325,14 @@ impl Cx<'_> {
         let mut suppress: Option<Suppress> = None;
         let mut page = None;
         let mut cursor: Option<Vec<String>> = None;
+        let mut federation = Vec::new();
         for d in &f.node.directives {
             let args = Args {
                 file: SCHEMA_FILE,
                 directive: d,
             };
             match args.name() {
-                "sql" | "http" | "const" => {
+                "sql" | "http" | "graphql" | "const" => {
                     if let Some(prev) = source {
                         self.diags.push(args.diag(format!(
                             "{owner}.{field_name} already has @{}; a field has one source",
@@ -363,6 +374,20 @@ impl Cx<'_> {
                     cursor = directives::cursor(&args, &mut self.diags);
                 }
                 "deprecated" => {}
+                "lookup" => {
+                    args.check_names(&[], &mut self.diags);
+                    self.lookups.push(super::federation::PendingLookup {
+                        field: if owner == self.query_type {
+                            field_name.clone()
+                        } else {
+                            format!("{owner}.{field_name}")
+                        },
+                        at: args.at(),
+                    });
+                }
+                name if super::federation::FIELD_DIRECTIVES.contains(&name) => {
+                    federation.push(super::federation::print_directive(d));
+                }
                 "outbox" => outbox = Some(d),
                 "receipt" => receipt = Some(d),
                 "validate" => validates.push(d),
@@ -471,7 +496,7 @@ impl Cx<'_> {
                                 f.pos.column,
                                 format!("{owner}.{field_name} has no binding"),
                             )
-                            .hint("add @sql(...), @http(...) or @const(value: ...) to answer it"),
+                            .hint("add @sql(...), @http(...), @graphql(...) or @const(value: ...) to answer it"),
                         );
                         FieldPlan::Property(Lookup::Keys(Vec::new()))
                     }
@@ -558,6 +583,7 @@ impl Cx<'_> {
             ty: f.ty.node,
             args,
             plan,
+            federation,
         })
     }
 }

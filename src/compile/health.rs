@@ -56,5 +56,6 @@ pub(super) fn sources_field() -> crate::blueprint::FieldDef {
         list_size: None,
         page: None,
         at: (0, 0),
+        federation: Vec::new(),
     }
 }

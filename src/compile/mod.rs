@@ -3,11 +3,13 @@
 
 mod binding;
 pub mod directives;
+pub mod federation;
 mod fields;
 mod health;
 mod interfaces;
 mod outbox;
 mod page;
+mod remote;
 pub mod template;
 mod upload;
 
@@ -61,8 +63,13 @@ pub fn compile_dir_with_env(dir: &Path, env: EnvLookup) -> Result<Blueprint, Vec
         sdl.push('\n');
         sdl.push_str(outbox::SDL);
     }
+    if gateway.federation {
+        let plumbing = federation::plumbing(&sdl, "Query");
+        sdl.push_str(&plumbing);
+    }
     let blueprint = compile_schema(&sdl, connectors, &mut diags).map(
-        |(q, m, sub, types, bindings, connectors, outboxes)| Blueprint {
+        |(q, m, sub, types, bindings, connectors, outboxes, entities)| Blueprint {
+            entities,
             outboxes,
             dashboard: gateway.dashboard,
             query_type: q,
@@ -96,6 +103,7 @@ type Compiled = (
     Vec<std::sync::Arc<crate::blueprint::Binding>>,
     Vec<ConnectorConfig>,
     Vec<crate::blueprint::OutboxField>,
+    Vec<crate::blueprint::EntityLookup>,
 );
 
 fn compile_schema(
@@ -215,6 +223,8 @@ fn compile_schema(
         bindings: Vec::new(),
         outboxes: Vec::new(),
         receipts: Vec::new(),
+        type_keys: Vec::new(),
+        lookups: Vec::new(),
         diags: Vec::new(),
     };
     let mut types = Vec::new();
@@ -246,6 +256,22 @@ fn compile_schema(
     );
     interfaces::check(&types, diags, &kinds);
     page::resolve(&mut types, diags);
+    let entities = federation::lookups(
+        std::mem::take(&mut cx.lookups),
+        &types,
+        &query_type,
+        &bindings,
+        diags,
+    );
+    let sdl = federation::subgraph_sdl(&types, subscription_type.as_deref());
+    if let Some(TypeDefKind::Object { fields, .. }) = types
+        .iter_mut()
+        .find(|t| t.name == "_Service")
+        .map(|t| &mut t.kind)
+        && let Some(f) = fields.iter_mut().find(|f| f.name == "sdl")
+    {
+        f.plan = crate::blueprint::FieldPlan::Const(serde_json::Value::String(sdl));
+    }
     Some((
         query_type,
         mutation_type,
@@ -254,6 +280,7 @@ fn compile_schema(
         bindings,
         connectors,
         outboxes,
+        entities,
     ))
 }
 
@@ -345,6 +372,7 @@ fn compile_type(
     };
     let mut discriminator = "__typename".to_string();
     let mut specified_by = None;
+    let mut federated = Vec::new();
     for d in &def.directives {
         let args = Args {
             file: SCHEMA_FILE,
@@ -362,6 +390,24 @@ fn compile_type(
                 fields::check_type_directive(&args, &mut cx.diags);
             }
             "deprecated" | "oneOf" => {}
+            other
+                if federation::TYPE_DIRECTIVES.contains(&other)
+                    && matches!(def.kind, TypeKind::Object(_) | TypeKind::Interface(_)) =>
+            {
+                if other == "key"
+                    && !matches!(
+                        args.get("fields").map(|v| &v.node),
+                        Some(async_graphql_value::ConstValue::String(_))
+                    )
+                {
+                    cx.diags.push(
+                        args.diag(
+                            "@key needs fields: the key's fields, e.g. @key(fields: \"code\")",
+                        ),
+                    );
+                }
+                federated.push(federation::print_directive(d));
+            }
             other => {
                 let known = directives::KNOWN.contains(&other);
                 let mut diag = args.diag(if known {
@@ -378,6 +424,11 @@ fn compile_type(
             }
         }
     }
+    let keys: Vec<Vec<String>> = federation::keys(&def.directives)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    cx.type_keys = keys.clone();
     let kind = match def.kind {
         TypeKind::Scalar => TypeDefKind::Scalar { specified_by },
         TypeKind::Object(o) => {
@@ -456,6 +507,8 @@ fn compile_type(
         kind,
         access,
         at,
+        keys,
+        federation: federated,
     })
 }
 

@@ -26,7 +26,14 @@ pub fn load_connectors(
                 continue;
             }
         };
-        if let Some(c) = load_connector(&name, &file, &text, env, diags) {
+        if let Some(mut c) = load_connector(&name, &file, &text, env, diags) {
+            // A stored remote schema is named relative to the deployment.
+            if let ConnectorKind::Graphql {
+                schema: Some(path), ..
+            } = &mut c.kind
+            {
+                *path = dir.join(&*path).display().to_string();
+            }
             out.push(c);
         }
     }
@@ -166,17 +173,30 @@ pub fn load_connector(
             csv: CsvFormat { delimiter, decimal },
         });
     }
-    if raw.graphql.is_some() {
-        let (l, c) = at_table("graphql");
-        diags.push(
-            Diagnostic::new(
-                file,
-                l,
-                c,
-                "connector kind [graphql] is not supported by this version",
-            )
-            .hint("use [http] with method: \"POST\" and a body for now"),
-        );
+    if let Some(g) = &raw.graphql {
+        let url = expand(&g.url);
+        if !(url.starts_with("http://") || url.starts_with("https://") || g.url.contains("${env."))
+        {
+            let (l, c) = at_table("graphql");
+            diags.push(
+                Diagnostic::new(
+                    file,
+                    l,
+                    c,
+                    format!("[graphql] url '{url}' is not an http(s) URL"),
+                )
+                .hint("write url = \"https://host/graphql\""),
+            );
+        }
+        kinds.push(ConnectorKind::Graphql {
+            url,
+            headers: g
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v)))
+                .collect(),
+            schema: g.schema.as_deref().map(expand),
+        });
     }
     let mut cache = CachePolicy::default();
     if let Some(c) = &raw.cache {
@@ -228,7 +248,7 @@ pub fn load_connector(
             DEFAULT_MAX_RESPONSE_BYTES
         }
     };
-    if kinds.len() != 1 && raw.graphql.is_none() {
+    if kinds.len() != 1 {
         diags.push(
             Diagnostic::new(
                 file,
@@ -239,7 +259,7 @@ pub fn load_connector(
                     kinds.len()
                 ),
             )
-            .hint("add one of [postgres] [mysql] [sqlite] [http] [file]"),
+            .hint("add one of [postgres] [mysql] [sqlite] [http] [file] [graphql]"),
         );
     }
     // Env and value problems are already reported; keep the connector so that bindings

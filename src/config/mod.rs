@@ -86,6 +86,19 @@ pub struct GatewayFile {
     /// `[reload]`: picking up edits of the deployment without a restart.
     #[serde(default)]
     pub reload: ReloadFile,
+    /// `[federation]`: serving the schema as an Apollo Federation v2 subgraph.
+    #[serde(default)]
+    pub federation: FederationFile,
+}
+
+/// `[federation]`: Simpul as an Apollo Federation v2 subgraph (`_service`, `_entities`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FederationFile {
+    /// Add `_service { sdl }` and `_entities(representations:)` to Query, so a federation
+    /// router can compose this deployment into a supergraph (default false).
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 /// `[admin]`: the admin endpoints are off unless a token is set (from the environment).
@@ -98,7 +111,8 @@ pub struct AdminFile {
 }
 
 /// One `connectors/NAME.toml`: one data source (its stem is the connector's name), with
-/// exactly one kind table: `[postgres]`, `[mysql]`, `[sqlite]`, `[http]` or `[file]`.
+/// exactly one kind table: `[postgres]`, `[mysql]`, `[sqlite]`, `[http]`, `[file]` or
+/// `[graphql]`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorFile {
@@ -131,10 +145,8 @@ pub struct ConnectorFile {
     pub http: Option<HttpFile>,
     /// `[file]`: CSV, XLSX or JSON files served as SQL tables, reloaded when they change.
     pub file: Option<FileSourceFile>,
-    /// `[graphql]` is not supported by this version (reported by `simpul check`); use
-    /// `[http]` with a POST body. Left out of the schema so editors flag it too.
-    #[schemars(skip)]
-    pub graphql: Option<toml::Value>,
+    /// `[graphql]`: a remote GraphQL service (`@graphql` fields forward their selection).
+    pub graphql: Option<GraphqlFile>,
     /// `[cache]`: cache defaults for every binding of this connector (off without a `ttl`).
     pub cache: Option<CacheFile>,
 }
@@ -192,6 +204,20 @@ pub struct HttpFile {
     pub format: Option<String>,
 }
 
+/// `[graphql]`: a remote GraphQL service, called with POST and a JSON body.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlFile {
+    /// The service's endpoint, `http(s)://host[:port]/graphql`; often `"${env.X}"`.
+    pub url: String,
+    /// Headers sent with every call, e.g. `{ Authorization = "Bearer ${env.JATIM_TOKEN}" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The remote schema as SDL, relative to the deployment directory: what `simpul check`
+    /// validates the `@graphql` bindings against when the service cannot be reached.
+    pub schema: Option<String>,
+}
+
 /// `[file]`: spreadsheet exports and JSON files as SQL tables (a table per CSV or JSON file,
 /// per workbook sheet).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -225,6 +251,8 @@ pub struct GatewayConfig {
     /// The page at `/`, read whole at startup.
     pub dashboard: Option<std::sync::Arc<Dashboard>>,
     pub reload: crate::blueprint::settings::ReloadSettings,
+    /// `[federation] enabled`.
+    pub federation: bool,
 }
 
 /// "256MiB", "64MB", "1GiB", "1048576".
@@ -384,6 +412,7 @@ pub fn load_gateway(dir: &Path, env: EnvLookup, diags: &mut Vec<Diagnostic>) -> 
         &mut |p| diags.push(Diagnostic::new(file, 1, 1, p)),
     );
     GatewayConfig {
+        federation: parsed.federation.enabled,
         reload,
         dashboard: dashboard.map(std::sync::Arc::new),
         state,

@@ -191,6 +191,16 @@ impl Source {
             ConnectorKind::File { path, csv } => {
                 AnySource::File(file::FileSource::open(dir, path, *csv).await?)
             }
+            // One POST to the endpoint per call; `plan::remote` writes the body and reads
+            // `data` and `errors`.
+            ConnectorKind::Graphql { url, headers, .. } => AnySource::Http(http::HttpSource::new(
+                url,
+                headers,
+                crate::blueprint::settings::HttpFormat::Json,
+                config.timeout,
+                config.max_response_bytes,
+                dir,
+            )?),
             _ => AnySource::Sql(sql::SqlSource::connect(&config, dir).await?),
         };
         // Credentials stay out of cache keys: keep what follows '@', drop the query.
@@ -207,6 +217,7 @@ impl Source {
                 dir.join(path).display().to_string()
             }
             ConnectorKind::Http { base_url, .. } => base_url.clone(),
+            ConnectorKind::Graphql { url, .. } => url.clone(),
         };
         Ok(Source {
             origin,

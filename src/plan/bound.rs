@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::exec::Level;
 use crate::connectors::derived::DerivedKey;
 use crate::error::{ErrorCode, SourceError};
-use crate::resolve::node::{Group, Node};
+use crate::resolve::node::{Group, GroupRows, Node};
 use crate::resolve::request::{ByKey, RequestState};
 use crate::resolve::{self, Engine};
 
@@ -38,9 +38,55 @@ pub(super) struct Bound {
     /// per node of a long level).
     pub per_node: Vec<Result<Pick, u32>>,
     pub errors: Vec<SourceError>,
+    /// Errors a remote GraphQL service reported inside a value it answered (`plan::remote`).
+    pub nested: Vec<NestedError>,
+    /// The connector they come from.
+    pub connector: Option<Arc<str>>,
+}
+
+/// An error inside the value of node `node`, at `path` below the field.
+pub(super) struct NestedError {
+    pub node: u32,
+    pub path: Vec<Value>,
 }
 
 impl Bound {
+    /// Each node's own rows, or its failure (`None`: the node is not of the field's type).
+    pub fn owned(
+        per_node: Vec<Option<Result<Vec<Value>, SourceError>>>,
+        nested: Vec<NestedError>,
+        connector: Arc<str>,
+    ) -> Bound {
+        let mut bound = Bound {
+            groups: Vec::new(),
+            indexes: Vec::new(),
+            per_node: Vec::with_capacity(per_node.len()),
+            errors: Vec::new(),
+            nested,
+            connector: Some(connector),
+        };
+        for r in per_node {
+            let pick = match r {
+                None => Ok(Pick {
+                    slot: 0,
+                    rows: Picked::Nothing,
+                }),
+                Some(Ok(rows)) => {
+                    let slot = bound.groups.len() as u32;
+                    bound.groups.push(Group::new(GroupRows::Owned(rows)));
+                    bound.indexes.push(None);
+                    Ok(Pick {
+                        slot,
+                        rows: Picked::All,
+                    })
+                }
+                Some(Err(e)) => Err(bound.error(e)),
+            };
+            bound.per_node.push(pick);
+        }
+        bound
+    }
+
     /// Keeps `e` (once per distinct failure, not per node) and returns its index.
     fn error(&mut self, e: SourceError) -> u32 {
         self.errors.push(e);
@@ -105,6 +151,8 @@ pub(super) async fn bound_rows(
         indexes: Vec::new(),
         per_node: Vec::with_capacity(level.nodes.len()),
         errors: Vec::new(),
+        nested: Vec::new(),
+        connector: None,
     };
     match (&binding.batch, root) {
         (Some(batch), false) => {

@@ -348,19 +348,23 @@ impl<'a> Builder<'a> {
             }
             FieldPlan::Bound(id) => {
                 let (args, var_args) = self.arguments(def, &first.node.arguments)?;
+                let binding = self
+                    .engine
+                    .blueprint
+                    .bindings
+                    .get(*id)
+                    .ok_or("binding missing")?
+                    .clone();
+                let forward = matches!(binding.operation, crate::blueprint::Operation::Graphql(_))
+                    .then(|| super::remote::forwarded(children.as_ref()).into());
                 Kind::Bound {
-                    binding: self
-                        .engine
-                        .blueprint
-                        .bindings
-                        .get(*id)
-                        .ok_or("binding missing")?
-                        .clone(),
+                    binding,
                     args: Value::Object(args),
                     var_args,
                     out,
                     children,
                     page: def.page.clone(),
+                    forward,
                 }
             }
         })

@@ -135,7 +135,7 @@ pub(super) struct Cx<'a> {
 /// A bound field's arguments for this request: the constant ones, plus those that read
 /// variables (coerced to the argument's type; a variable not given leaves the argument
 /// to its default).
-fn with_variables<'v>(
+pub(super) fn with_variables<'v>(
     cx: &Cx<'_>,
     args: &'v Value,
     var_args: &[VarArg],
@@ -206,14 +206,41 @@ fn fetch_level<'a>(
                 }
             }
         } else {
-            let results = futures::future::join_all(
-                nested
-                    .clone()
-                    .map(|(_, f)| fetch_field(cx, f, level, types, root)),
+            // `@graphql` fields are asked together: one request per remote service.
+            let remote = |f: &PlanField| {
+                matches!(
+                    f.kind,
+                    Kind::Bound {
+                        forward: Some(_),
+                        ..
+                    }
+                )
+            };
+            let (remotes, locals): (Vec<_>, Vec<_>) = nested.partition(|(_, f)| remote(f));
+            let remote_fields: Vec<&PlanField> = remotes.iter().map(|(_, f)| *f).collect();
+            let (remote_results, results) = futures::future::join(
+                async {
+                    match remote_fields.is_empty() {
+                        true => Vec::new(),
+                        false => {
+                            super::remote::fetch_remote(cx, &remote_fields, level, types, root)
+                                .await
+                        }
+                    }
+                },
+                futures::future::join_all(
+                    locals
+                        .iter()
+                        .map(|(_, f)| fetch_field(cx, f, level, types, root)),
+                ),
             )
             .await;
-            for ((i, _), r) in nested.zip(results) {
-                if let Some(slot) = fetched.get_mut(i) {
+            for ((i, _), r) in remotes
+                .iter()
+                .chain(&locals)
+                .zip(remote_results.into_iter().chain(results))
+            {
+                if let Some(slot) = fetched.get_mut(*i) {
                     *slot = r;
                 }
             }
@@ -250,7 +277,7 @@ async fn introspect(
 }
 
 /// Whether node `i` of a level is of the type `field` is selected on.
-fn applies(field: &PlanField, types: Option<&[Option<u16>]>, i: usize) -> bool {
+pub(super) fn applies(field: &PlanField, types: Option<&[Option<u16>]>, i: usize) -> bool {
     match (field.only, types) {
         (Some(t), Some(types)) => types.get(i).copied().flatten() == Some(t),
         _ => true,
@@ -273,66 +300,20 @@ async fn fetch_field(
             out,
             children,
             page,
+            forward,
         } => {
+            if forward.is_some() {
+                let mut one = super::remote::fetch_remote(cx, &[field], level, types, root).await;
+                return one.pop().unwrap_or(Fetched::Nothing);
+            }
             let args = with_variables(cx, args, var_args);
-            // A paged field's page and the caller's window on it.
-            let paging = match page.as_deref().map(|p| p.window(&args).map(|w| (p, w))) {
-                Some(Err(message)) => return Fetched::Failed(ErrorCode::BadRequest, message),
-                Some(Ok(paging)) => Some(paging),
-                None => None,
+            let paging = match paging(page, &args) {
+                Ok(p) => p,
+                Err(message) => return Fetched::Failed(ErrorCode::BadRequest, message),
             };
             let bound =
                 bound_rows(cx.engine, cx.state, binding, &args, level, root, &applies).await;
-            let children = match children {
-                Some(sel) => {
-                    let take = if out.is_list() { usize::MAX } else { 1 };
-                    let mut offsets = Vec::with_capacity(level.nodes.len() + 1);
-                    let mut nodes = Vec::with_capacity(level.nodes.len());
-                    // Whether some parent's items hold the cursor `after` names.
-                    let mut after_found = false;
-                    for pick in &bound.per_node {
-                        offsets.push(nodes.len());
-                        let Ok(p) = pick else { continue };
-                        let node = |i: usize| NodeRef {
-                            slot: p.slot,
-                            index: i as u32,
-                        };
-                        match &paging {
-                            Some((page, w)) => {
-                                let rows = bound.rows(*p);
-                                if let Some(items) = page.select(&args, w, rows, bound.picked(*p)) {
-                                    after_found = true;
-                                    nodes.extend(items.into_iter().map(node));
-                                }
-                            }
-                            None => nodes.extend(bound.picked(*p).take(take).map(node)),
-                        }
-                    }
-                    if let Some((
-                        _,
-                        Window {
-                            after: Some(after), ..
-                        },
-                    )) = &paging
-                        && !after_found
-                        && bound.errors.is_empty()
-                    {
-                        return Fetched::Failed(
-                            ErrorCode::BadRequest,
-                            format!("after: no item of this list has the cursor {after}"),
-                        );
-                    }
-                    offsets.push(nodes.len());
-                    let child = Level {
-                        groups: bound.groups.clone(),
-                        nodes,
-                    };
-                    let fetched = fetch_children(cx, sel, &child, false).await;
-                    Some(Children::new(sel, offsets, child, fetched))
-                }
-                None => None,
-            };
-            Fetched::Bound { bound, children }
+            finish_bound(cx, out, children.as_ref(), &args, paging, bound).await
         }
         Kind::Namespace { children } => {
             let mut child = Level {
@@ -407,6 +388,78 @@ async fn fetch_field(
     }
 }
 
+/// A paged field's page and the caller's window on it (`Err`: the arguments are refused).
+pub(super) fn paging<'p>(
+    page: &'p Option<Arc<crate::blueprint::page::Page>>,
+    args: &Value,
+) -> Result<Option<(&'p crate::blueprint::page::Page, Window)>, String> {
+    page.as_deref()
+        .map(|p| p.window(args).map(|w| (p, w)))
+        .transpose()
+}
+
+/// A bound field's value for the level, from its rows: the items each parent keeps (all,
+/// the first, or a page) and their own fields, fetched.
+pub(super) async fn finish_bound(
+    cx: &Cx<'_>,
+    out: &crate::resolve::value::Out,
+    children: Option<&Selection>,
+    args: &Value,
+    paging: Option<(&crate::blueprint::page::Page, Window)>,
+    bound: Bound,
+) -> Fetched {
+    let children = match children {
+        Some(sel) => {
+            let take = if out.is_list() { usize::MAX } else { 1 };
+            let mut offsets = Vec::with_capacity(bound.per_node.len() + 1);
+            let mut nodes = Vec::with_capacity(bound.per_node.len());
+            // Whether some parent's items hold the cursor `after` names.
+            let mut after_found = false;
+            for pick in &bound.per_node {
+                offsets.push(nodes.len());
+                let Ok(p) = pick else { continue };
+                let node = |i: usize| NodeRef {
+                    slot: p.slot,
+                    index: i as u32,
+                };
+                match &paging {
+                    Some((page, w)) => {
+                        let rows = bound.rows(*p);
+                        if let Some(items) = page.select(args, w, rows, bound.picked(*p)) {
+                            after_found = true;
+                            nodes.extend(items.into_iter().map(node));
+                        }
+                    }
+                    None => nodes.extend(bound.picked(*p).take(take).map(node)),
+                }
+            }
+            if let Some((
+                _,
+                Window {
+                    after: Some(after), ..
+                },
+            )) = &paging
+                && !after_found
+                && bound.errors.is_empty()
+            {
+                return Fetched::Failed(
+                    ErrorCode::BadRequest,
+                    format!("after: no item of this list has the cursor {after}"),
+                );
+            }
+            offsets.push(nodes.len());
+            let child = Level {
+                groups: bound.groups.clone(),
+                nodes,
+            };
+            let fetched = fetch_children(cx, sel, &child, false).await;
+            Some(Children::new(sel, offsets, child, fetched))
+        }
+        None => None,
+    };
+    Fetched::Bound { bound, children }
+}
+
 pub(super) fn read<'v>(lookup: &Lookup, row: &'v Value) -> Option<&'v Value> {
     match lookup {
         Lookup::Keys(keys) => keys.iter().find_map(|k| row.get(k)),
@@ -436,7 +489,12 @@ async fn builtin(
         }
         _ => None,
     };
-    if let Some(answer) = outbox {
+    // Answered by Simpul itself, without the alerts.
+    let own = match which {
+        crate::blueprint::Builtin::Entities => Some(super::entities::entities(cx, args).await),
+        _ => outbox,
+    };
+    if let Some(answer) = own {
         return match answer {
             Ok(rows) => same_rows(cx, children, level, rows).await,
             Err((code, message)) => Fetched::Failed(code, message),

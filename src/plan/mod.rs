@@ -11,6 +11,7 @@
 mod bound;
 mod build;
 mod cost;
+mod entities;
 mod exec;
 mod faults;
 mod gap;
@@ -18,6 +19,7 @@ mod input;
 mod introspect;
 mod leaf;
 mod projection;
+mod remote;
 pub mod upload;
 mod write;
 
@@ -437,6 +439,8 @@ enum Kind {
         children: Option<Selection>,
         /// `@page`: the items the arguments select, one page of them.
         page: Option<Arc<crate::blueprint::page::Page>>,
+        /// `@graphql`: the selection forwarded to the remote service (`plan::remote`).
+        forward: Option<Arc<str>>,
     },
     Namespace {
         children: Selection,

@@ -123,6 +123,23 @@ impl<'o, 'p> Writer<'o, 'p> {
         }));
     }
 
+    /// An error a remote GraphQL service reported at `below`, a path under field `f`.
+    fn error_below(&mut self, f: &PlanField, below: &[Value], connector: Option<&str>) {
+        let before = self.errors.len();
+        self.error(
+            f,
+            ErrorCode::SourceError.public_message(connector.unwrap_or_default()),
+            ErrorCode::SourceError,
+            connector,
+        );
+        if self.errors.len() > before
+            && let Some(Value::Object(e)) = self.errors.last_mut()
+            && let Some(Value::Array(path)) = e.get_mut("path")
+        {
+            path.extend(below.iter().cloned());
+        }
+    }
+
     /// One object: from its projection (serialized once per shared answer) when there is
     /// one, field by field otherwise. On `Err` nothing of it is left in the output.
     #[allow(clippy::too_many_arguments)]
@@ -152,6 +169,10 @@ impl<'o, 'p> Writer<'o, 'p> {
         pos: usize,
         proj: Option<&Projection>,
     ) -> Result<(), Null> {
+        // A null item of a list (an entity `_entities` did not find, a remote list's null).
+        if level.row(node).is_null() {
+            return Err(Null);
+        }
         if let Some(p) = proj
             && let Some(first) = p.segment(node.index as usize, 0)
         {
@@ -318,6 +339,9 @@ impl<'o, 'p> Writer<'o, 'p> {
                 Err(Null)
             }
             (Kind::Bound { out: o, .. }, Fetched::Bound { bound, children }) => {
+                for e in bound.nested.iter().filter(|e| e.node as usize == pos) {
+                    self.error_below(f, &e.path, bound.connector.as_deref());
+                }
                 match (bound.per_node.get(pos), children) {
                     (Some(Err(i)), _) => {
                         if let Some(e) = bound.errors.get(*i as usize) {

@@ -72,7 +72,7 @@ impl Engine {
             .iter()
             .map(|b| match &b.operation {
                 Operation::Http(h) => h.select.clone().into(),
-                Operation::Sql { .. } => Vec::new().into(),
+                Operation::Sql { .. } | Operation::Graphql(_) => Vec::new().into(),
             })
             .collect();
         let public_writes = blueprint
@@ -159,6 +159,12 @@ fn render(
             render::http(op, select, values, batch)
                 .map_err(|e| SourceError::new(ErrorCode::BadRequest, &source.name, e))
         }
+        // Its call is written with the selection it forwards, by `plan::remote`.
+        Operation::Graphql(_) => Err(SourceError::new(
+            ErrorCode::Internal,
+            &source.name,
+            "a @graphql binding is called by the executor",
+        )),
     }
 }
 
@@ -270,6 +276,17 @@ fn finish(
             Err(e)
         }
     }
+}
+
+/// Runs a remote GraphQL request (written by `plan::remote`) like any call of `binding`:
+/// request memo, cache, in-flight sharing, breaker; its one row is the response.
+pub(crate) async fn fetch_remote(
+    engine: &Engine,
+    binding: &Binding,
+    state: &Arc<RequestState>,
+    call: crate::connectors::Call,
+) -> GroupResult {
+    fetch(engine, binding, state, call, None).await
 }
 
 /// Fetches a batched field once for every parent in `parent`'s group.

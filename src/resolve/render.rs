@@ -82,6 +82,22 @@ pub fn sql(
     Call::Sql { sql, params }
 }
 
+/// A template's value as a remote GraphQL argument: a lone placeholder keeps its value's
+/// type (`"{{args.first}}"` stays a number); anything else is the text it renders.
+pub fn value(template: &Template, values: &Values) -> Value {
+    if let [Segment::Var(p)] = template.segments.as_slice() {
+        return values.get(p);
+    }
+    let mut out = String::new();
+    for seg in &template.segments {
+        match seg {
+            Segment::Text(t) => out.push_str(t),
+            Segment::Var(p) => out.push_str(&text_of(&values.get(p))),
+        }
+    }
+    Value::String(out)
+}
+
 fn text_of(v: &Value) -> String {
     match v {
         Value::Null => String::new(),

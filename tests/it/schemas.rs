@@ -147,7 +147,7 @@ fn the_schemas_refuse_what_the_loader_refuses() {
     refused("[file]\npath = \"data\"\ndelimiter = \";;\"\n");
     refused("[http]\nbase_url = \"http://x\"\nformat = \"xml\"\n");
     refused("timeout = 5\n[http]\nbase_url = \"http://x\"\n");
-    refused("[graphql]\nurl = \"http://x\"\n");
+    refused("[graphql]\nendpoint = \"http://x\"\n");
     // And accept it written right, env references included.
     let value: toml::Value = toml::from_str(
         "timeout = \"2s\"\n[file]\npath = \"${env.DATA_DIR:-data}/harga.csv\"\ndelimiter = \";\"\ndecimal = \",\"\n[cache]\nttl = \"1h\"\n",
